@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make demo` and `make test` (both set up what is missing).
+SHELL := /bin/bash
+VENV := .venv
+PORT ?= 8080
+
+.PHONY: demo test setup setup-test lint format hardware-test image image-test clean
+
+demo: setup
+	$(VENV)/bin/appliance run --profile sim --port $(PORT)
+
+test: setup-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest -q tests hardware-tests
+
+setup:
+	@scripts/setup.sh demo
+
+setup-test:
+	@scripts/setup.sh test
+
+lint:
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff format .
+
+hardware-test: setup-test
+	$(VENV)/bin/python -m pytest -v hardware-tests
+
+clean:
+	rm -rf .state .pytest_cache test-artifacts

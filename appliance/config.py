@@ -1,0 +1,363 @@
+"""Typed, validated configuration.
+
+Layers, later wins: ``config/appliance.toml`` (shipped defaults) -> ``config/profiles/NAME.toml``
+-> the site file (``$APPLIANCE_CONFIG_DIR/appliance.toml``, default ``/etc/appliance``, or
+``--config FILE``) -> environment overrides. Every layer is checked against the dataclasses below:
+an unknown key, a wrong type or an unreadable file is a :class:`ConfigError` naming file and key.
+
+Environment overrides:
+
+* ``APPLIANCE_SIM=1``: every device backend becomes ``sim``.
+* ``APPLIANCE_<SECTION>_<KEY>``: any scalar key, e.g. ``APPLIANCE_CAMERA_BACKEND=v4l2``,
+  ``APPLIANCE_FINGERPRINT_PORT=/dev/pts/3``, ``APPLIANCE_SERVICE_PORT=8081``.
+* ``APPLIANCE_STATE_DIR``, ``APPLIANCE_CONFIG_DIR``, ``APPLIANCE_PROFILE``: shorthands.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_CONFIG_DIR = Path("/etc/appliance")
+PROFILES = ("sim", "commune-kiosk", "tourist-gate", "field-kit")
+DEVICE_KINDS = ("camera", "fingerprint", "card_reader", "qr_scanner", "indicators")
+MODES = ("enrollment", "checkin", "operator")
+
+
+def shipped_config_dir() -> Path:
+    """Folder with ``appliance.toml`` and ``profiles/`` (repo checkout or installed copy)."""
+    env = os.environ.get("APPLIANCE_SHIPPED_CONFIG")
+    if env:
+        return Path(env)
+    repo = PACKAGE_DIR.parent / "config"
+    if (repo / "appliance.toml").is_file():
+        return repo
+    return Path("/usr/share/appliance/config")
+
+
+@dataclass
+class ServiceConfig:
+    """The daemon itself."""
+
+    mode: str = "enrollment"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    state_dir: str = "/var/lib/appliance"
+    log_level: str = "INFO"
+    device_retry_s: float = 5.0
+    device_name: str = "appliance"
+
+
+@dataclass
+class DeviceConfig:
+    """Keys every device section has."""
+
+    backend: str = "sim"
+    required: bool = True
+    # Simulator fault injection: "" (none), "open" (fails to open), "vanish" (unplugged after
+    # opening), "timeout" (never answers). Used by tests and by technicians rehearsing doctor.
+    sim_fault: str = ""
+
+
+@dataclass
+class CameraConfig(DeviceConfig):
+    width: int = 640
+    height: int = 480
+    fps: float = 15.0
+    device: str = "/dev/video0"
+    exposure_us: int = 0
+    awb: str = "auto"
+    sim_source: str = ""
+
+
+@dataclass
+class FingerprintConfig(DeviceConfig):
+    port: str = "/dev/serial0"
+    baud: int = 57600
+    upload_baud: int = 115200
+    model: str = "r307"
+    address: int = 0xFFFFFFFF
+    password: int = 0
+    timeout_s: float = 2.0
+    sim_finger_delay_s: float = 1.0
+
+
+@dataclass
+class CardReaderConfig(DeviceConfig):
+    reader: str = ""
+    max_file_bytes: int = 65536
+    trust_dir: str = ""
+    sim_insert_after_s: float = 1.0
+
+
+@dataclass
+class QrScannerConfig(DeviceConfig):
+    port: str = "/dev/ttyACM0"
+    baud: int = 9600
+    terminator: str = "\r"
+    decoder: str = "zxing"
+    dedupe_s: float = 3.0
+    sim_payloads: str = ""
+    sim_interval_s: float = 5.0
+
+
+@dataclass
+class IndicatorsConfig(DeviceConfig):
+    backend: str = "mock"
+    led_green: int = 17
+    led_red: int = 27
+    led_busy: int = 22
+    buzzer: int = 23
+    gate_relay: int = 24
+    help_button: int = 25
+    presence: int = 0
+    relay_active_high: bool = True
+    max_gate_pulse_ms: int = 3000
+
+
+@dataclass
+class Config:
+    """The whole, validated configuration."""
+
+    profile: str = "sim"
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    fingerprint: FingerprintConfig = field(default_factory=FingerprintConfig)
+    card_reader: CardReaderConfig = field(default_factory=CardReaderConfig)
+    qr_scanner: QrScannerConfig = field(default_factory=QrScannerConfig)
+    indicators: IndicatorsConfig = field(default_factory=IndicatorsConfig)
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.service.state_dir)
+
+    def device(self, kind: str) -> Any:
+        """The config section of one device kind."""
+        return getattr(self, kind)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=str(path)) from None
+    except PermissionError:
+        raise ConfigError("permission denied", file=str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a file", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", file=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML ({exc})", file=str(path)) from None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_value(value: Any, tp: Any, where: str, file: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted where floats are."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arm in typing.get_args(tp):
+            try:
+                return _check_value(value, arm, where, file)
+            except ConfigError:
+                continue
+        raise ConfigError(f"expected {tp}, got {type(value).__name__}", file=file, key=where)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"expected a list, got {type(value).__name__}", file=file, key=where)
+        return [_check_value(v, item_tp, f"{where}[{i}]", file) for i, v in enumerate(value)]
+    if origin is dict:
+        _, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a table, got {type(value).__name__}", file=file, key=where)
+        return {k: _check_value(v, val_tp, f"{where}.{k}", file) for k, v in value.items()}
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError("expected nothing", file=file, key=where)
+        return None
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a table, got {type(value).__name__}", file=file, key=where)
+        return _build(tp, value, where, file)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is Any:
+        return value
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise ConfigError(
+            f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}", file=file, key=where
+        )
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str, file: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        where = f"{prefix}.{key}" if prefix else key
+        if key not in names or key == "sources":
+            raise ConfigError("unknown key", file=file, key=where)
+        kwargs[key] = _check_value(value, hints[key], where, file)
+    return cls(**kwargs)
+
+
+def _validate_layer(data: dict[str, Any], file: str) -> None:
+    """Type-check one file on its own so errors name the file that holds the mistake."""
+    _build(Config, data, "", file)
+
+
+def _env_overrides(env: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    hints = typing.get_type_hints(Config)
+    out: dict[str, Any] = {}
+    used: list[str] = []
+    sections = sorted(
+        (f.name for f in dataclasses.fields(Config) if dataclasses.is_dataclass(hints[f.name])),
+        key=len,
+        reverse=True,
+    )
+    for name, raw in env.items():
+        if not name.startswith("APPLIANCE_"):
+            continue
+        rest = name[len("APPLIANCE_") :].lower()
+        for section in sections:
+            if not rest.startswith(section + "_"):
+                continue
+            key = rest[len(section) + 1 :]
+            sect_hints = typing.get_type_hints(hints[section])
+            if key not in sect_hints:
+                break
+            out.setdefault(section, {})[key] = _coerce_env(raw, sect_hints[key], name)
+            used.append(name)
+            break
+    if "APPLIANCE_STATE_DIR" in env:
+        out.setdefault("service", {})["state_dir"] = env["APPLIANCE_STATE_DIR"]
+        used.append("APPLIANCE_STATE_DIR")
+    if env.get("APPLIANCE_SIM", "") not in ("", "0", "false", "no"):
+        for kind in DEVICE_KINDS:
+            out.setdefault(kind, {})["backend"] = "mock" if kind == "indicators" else "sim"
+        used.append("APPLIANCE_SIM")
+    return out, used
+
+
+def _coerce_env(raw: str, tp: Any, name: str) -> Any:
+    try:
+        if tp is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if tp is int:
+            return int(raw, 0)
+        if tp is float:
+            return float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"expected {_type_name(tp)}, got {raw!r}", file="environment", key=name
+        ) from None
+    return raw
+
+
+def load_config(
+    profile: str | None = None,
+    config_file: str | Path | None = None,
+    *,
+    sim: bool = False,
+    env: dict[str, str] | None = None,
+) -> Config:
+    """Load and validate the layered configuration.
+
+    ``profile`` beats ``APPLIANCE_PROFILE``, which beats the site file's ``profile`` key;
+    the default is ``sim``. ``config_file`` replaces the site file; when it is given it must exist.
+    """
+    env = dict(os.environ if env is None else env)
+    shipped = shipped_config_dir()
+    base_file = shipped / "appliance.toml"
+    layers: list[tuple[str, dict[str, Any]]] = [(str(base_file), _read_toml(base_file))]
+
+    if config_file is not None:
+        site_path: Path | None = Path(config_file)
+    else:
+        site_path = (
+            Path(env.get("APPLIANCE_CONFIG_DIR", str(DEFAULT_CONFIG_DIR))) / "appliance.toml"
+        )
+        if not site_path.is_file():
+            site_path = None
+    site = _read_toml(site_path) if site_path else {}
+
+    name = profile or env.get("APPLIANCE_PROFILE") or site.get("profile") or "sim"
+    if not isinstance(name, str) or name not in PROFILES:
+        raise ConfigError(
+            f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}",
+            file=str(site_path) if site.get("profile") == name else None,
+            key="profile",
+        )
+    prof_file = shipped / "profiles" / f"{name}.toml"
+    layers.append((str(prof_file), _read_toml(prof_file)))
+    if site_path:
+        layers.append((str(site_path), site))
+
+    overrides, used = _env_overrides(env)
+    if sim:
+        for kind in DEVICE_KINDS:
+            overrides.setdefault(kind, {})["backend"] = "mock" if kind == "indicators" else "sim"
+        used.append("--sim")
+    layers.append(("environment", overrides))
+
+    merged: dict[str, Any] = {}
+    for file, data in layers:
+        _validate_layer(data, file)
+        merged = _merge(merged, data)
+    merged["profile"] = name
+    cfg = _build(Config, merged, "", "merged config")
+    cfg.sources = [f for f, _ in layers[:-1]] + ((used and [f"env: {', '.join(used)}"]) or [])
+    _check_semantics(cfg)
+    return cfg
+
+
+def _check_semantics(cfg: Config) -> None:
+    if cfg.service.mode not in MODES:
+        raise ConfigError(f"must be one of {', '.join(MODES)}", key="service.mode")
+    if not 0 < cfg.service.port < 65536:
+        raise ConfigError("must be between 1 and 65535", key="service.port")
+    if cfg.service.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("must be DEBUG, INFO, WARNING or ERROR", key="service.log_level")
+    from appliance.hal.registry import BACKENDS
+
+    for kind in DEVICE_KINDS:
+        backend = cfg.device(kind).backend
+        if backend not in BACKENDS[kind]:
+            raise ConfigError(
+                f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS[kind])}",
+                key=f"{kind}.backend",
+            )

@@ -1,0 +1,92 @@
+"""``appliance doctor``: the field technician's self-test.
+
+Opens and exercises each configured device (reads a frame, handshakes, lists readers, blinks an
+LED) and says what to fix. It never pulses the gate relay unless ``--actuate`` is given.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from appliance.cli_output import emit, wants_json
+from appliance.config import DEVICE_KINDS, Config, load_config
+from appliance.hal.manager import describe_error
+from appliance.hal.registry import create_device
+
+
+def probe_device(cfg: Config, kind: str, actuate: bool = False) -> dict[str, Any]:
+    section = cfg.device(kind)
+    result: dict[str, Any] = {
+        "backend": section.backend,
+        "required": section.required,
+        "ok": False,
+        "location": None,
+        "detail": "",
+        "fix": None,
+    }
+    device = None
+    step = "load backend"
+    try:
+        device = create_device(kind, section)
+        result["location"] = device.location()
+        step = "open"
+        device.open()
+        device.is_open = True
+        step = "probe"
+        detail = device.probe()
+        if actuate and kind == "indicators":
+            step = "pulse gate relay"
+            device.open_gate(300)  # type: ignore[attr-defined]
+            detail += "; gate relay pulsed 300 ms"
+        result.update(ok=True, detail=detail)
+    except Exception as exc:
+        result["detail"] = f"{step} failed: {describe_error(exc)}"
+        hint = device.fix_hint(exc) if device is not None else None
+        result["fix"] = hint or _generic_fix(kind, section.backend, exc)
+    finally:
+        if device is not None:
+            try:
+                device.close()
+            except Exception:
+                pass
+    return result
+
+
+def _generic_fix(kind: str, backend: str, exc: BaseException) -> str:
+    message = describe_error(exc)
+    if "needs" in message and "install" in message:
+        return message.split(": ", 1)[-1]
+    return (
+        f"check the {kind} connection and the [{kind}] section (backend {backend!r}) of the config"
+    )
+
+
+def cmd_doctor(args) -> int:
+    cfg = load_config(args.profile, args.config, sim=args.sim)
+    devices = {kind: probe_device(cfg, kind, args.actuate) for kind in DEVICE_KINDS}
+    ok = all(d["ok"] or not d["required"] for d in devices.values())
+    report = {"ok": ok, "profile": cfg.profile, "devices": devices}
+    if wants_json(args):
+        emit(report, args)
+    else:
+        print(f"profile {cfg.profile}: {'all required devices pass' if ok else 'PROBLEMS FOUND'}")
+        for kind, d in devices.items():
+            mark = "ok  " if d["ok"] else ("FAIL" if d["required"] else "warn")
+            print(f"[{mark}] {kind:<12} {d['backend']:<10} {d['location'] or ''}")
+            print(f"       {d['detail']}")
+            if d["fix"]:
+                print(f"       fix: {d['fix']}")
+        sys.stdout.flush()
+    return 0 if ok else 1
+
+
+def register(sub) -> None:
+    from appliance.cli import add_json_flag
+    from appliance.service import add_config_args
+
+    p = sub.add_parser("doctor", help="self-test every configured device")
+    add_config_args(p)
+    p.add_argument("--actuate", action="store_true", help="also pulse the gate relay")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_doctor)

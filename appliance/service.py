@@ -1,0 +1,169 @@
+"""The daemon: loads config, opens devices, serves the local HTTP API and UI, talks to systemd.
+
+``appliance run [--profile NAME] [--config FILE] [--port N] [--sim]``. Listens on loopback only.
+Sends ``READY=1`` once serving and ``WATCHDOG=1`` at half of ``WATCHDOG_USEC`` from the event
+loop itself, so a hung loop stops the pings and systemd restarts the service. SIGTERM or SIGINT
+stop it cleanly (devices released, relay off) within a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from appliance import __version__
+from appliance.clock import clock_synchronized
+from appliance.config import Config, load_config
+from appliance.errors import ConfigError
+from appliance.hal.manager import DeviceManager
+from appliance.logs import setup_logging
+from appliance.sdnotify import Notifier
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER_PAGE = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><title>CCCD kiosk</title></head>
+<body style="font-family:sans-serif;font-size:24px;padding:2em">
+<h1>Ki-ốt căn cước</h1><p>Dịch vụ đang chạy. <a href="/healthz">/healthz</a></p>
+</body></html>
+"""
+
+# Components are started with the service and stopped with it: async callables taking the
+# service and a stop event (workflows, the outbox uploader, the gate).
+Component = Callable[["Service", asyncio.Event], Awaitable[None]]
+
+
+class Service:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.devices = DeviceManager(cfg)
+        self.started = time.monotonic()
+        self.stop_event = asyncio.Event()
+        self.app = web.Application()
+        self.app["service"] = self
+        self.app.router.add_get("/healthz", self.healthz)
+        self.components: list[Component] = []
+        self.extra_health: dict[str, Callable[[], Any]] = {}
+        self._install_ui()
+
+    def _install_ui(self) -> None:
+        try:
+            from appliance.kiosk_ui.server import setup_ui
+        except ImportError:
+            self.app.router.add_get("/", self.placeholder)
+            return
+        setup_ui(self)
+
+    async def placeholder(self, request: web.Request) -> web.Response:
+        return web.Response(text=PLACEHOLDER_PAGE, content_type="text/html")
+
+    def health(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "version": __version__,
+            "profile": self.cfg.profile,
+            "mode": self.cfg.service.mode,
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "clock_synchronized": clock_synchronized(),
+            "devices": self.devices.health(),
+        }
+        for name, fn in self.extra_health.items():
+            body[name] = fn()
+        return body
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response(self.health(), dumps=_dumps)
+
+    async def _watchdog(self, notifier: Notifier) -> None:
+        assert notifier.watchdog_s
+        interval = notifier.watchdog_s / 2
+        while not self.stop_event.is_set():
+            notifier.watchdog()
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), interval)
+            except TimeoutError:
+                pass
+
+    async def run(self, notifier: Notifier | None = None) -> None:
+        notifier = notifier or Notifier()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_event.set)
+        state_dir = self.cfg.state_dir
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create state directory {state_dir}: {exc.strerror}",
+                key="service.state_dir",
+            ) from None
+        await self.devices.open_all()
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.cfg.service.host, self.cfg.service.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            self.devices.close_all()
+            raise ConfigError(
+                f"cannot listen on {self.cfg.service.host}:{self.cfg.service.port}: {exc.strerror}",
+                key="service.port",
+            ) from None
+        url = f"http://{self.cfg.service.host}:{self.cfg.service.port}"
+        log.info("serving %s (profile %s, version %s)", url, self.cfg.profile, __version__)
+        tasks = [asyncio.create_task(self.devices.watch(self.stop_event))]
+        tasks += [asyncio.create_task(c(self, self.stop_event)) for c in self.components]
+        if notifier.watchdog_s:
+            tasks.append(asyncio.create_task(self._watchdog(notifier)))
+        notifier.ready(f"serving {url}")
+        await self.stop_event.wait()
+        log.info("stopping")
+        notifier.stopping()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.wait_for(runner.cleanup(), 3)
+        self.devices.close_all()
+        log.info("stopped")
+
+
+def _dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def cmd_run(args) -> int:
+    cfg = load_config(args.profile, args.config, sim=args.sim)
+    if args.port is not None:
+        cfg.service.port = args.port
+    setup_logging(cfg.service.log_level)
+    log.info("config from %s", "; ".join(cfg.sources))
+    asyncio.run(Service(cfg).run())
+    return 0
+
+
+def add_config_args(p) -> None:
+    """--profile, --config and --sim, shared by every command that loads the config."""
+    p.add_argument("--profile", help="sim, commune-kiosk, tourist-gate or field-kit")
+    p.add_argument(
+        "--config", type=Path, help="site config file (default /etc/appliance/appliance.toml)"
+    )
+    p.add_argument("--sim", action="store_true", help="simulate every device")
+
+
+def register(sub) -> None:
+    from appliance.cli import add_json_flag
+
+    p = sub.add_parser("run", help="run the kiosk service")
+    add_config_args(p)
+    p.add_argument("--port", type=int, help="HTTP port on 127.0.0.1 (overrides the config)")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_run)
