@@ -1,0 +1,41 @@
+"""Fingerprint sensor on a real board (R307/R503/AS608 on the UART).
+
+Needs: ``fingerprint.backend = "r30x"`` and the module wired (see docs/fingerprint.md). The
+capture test needs ``APPLIANCE_HW_INTERACTIVE=1`` (put a finger on the sensor when asked).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from conftest import open_real
+
+
+@pytest.fixture
+def sensor(hw_config):
+    dev = open_real(hw_config, "fingerprint")
+    yield dev
+    dev.close()
+
+
+def test_handshake(sensor):
+    assert sensor.probe()
+
+
+def test_led(sensor):
+    sensor.led("blue", "on")
+    sensor.led("blue", "off")
+
+
+def test_image_upload_at_configured_baud(sensor):
+    if os.environ.get("APPLIANCE_HW_INTERACTIVE") != "1":
+        pytest.skip("capture: set APPLIANCE_HW_INTERACTIVE=1 and put a finger on the sensor")
+    print("Put a finger on the sensor...")
+    assert sensor.wait_finger(timeout=15), "no finger detected in 15 s"
+    progress = []
+    img = sensor.capture(progress=progress.append)
+    assert img.dtype == np.uint8 and img.shape == sensor.image_size
+    assert progress and progress[-1] == 1.0
+    assert img.std() > 10, "image is flat: check the sensor window"
