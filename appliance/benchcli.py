@@ -12,17 +12,24 @@ from pathlib import Path
 from typing import Any
 
 # Modules with a ``register_bench(bench_subparsers)`` function.
-BENCH_MODULES: list[str] = []
+BENCH_MODULES: list[str] = [
+    "appliance.cccd.bench",
+]
 
 
 def machine_info() -> dict[str, Any]:
     """What the figures were measured on."""
     cpu = platform.processor() or ""
     try:
+        fields = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "model\t")):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, sep, value = line.partition(":")
+            if sep:
+                fields.setdefault(key.strip().lower(), value.strip())
+        # x86: "model name"; Raspberry Pi: "Model" (the board) or "Hardware"
+        cpu = next((fields[k] for k in ("model name", "model", "hardware") if k in fields), cpu)
+        if "model name" not in fields and "cpu part" in fields:
+            cpu += f" (cpu part {fields['cpu part']})"
     except OSError:
         pass
     return {

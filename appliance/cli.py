@@ -15,6 +15,7 @@ from appliance.errors import ApplianceError
 COMMAND_MODULES = [
     "appliance.service",
     "appliance.doctor",
+    "appliance.cccd.cli",
     "appliance.benchcli",
 ]
 
