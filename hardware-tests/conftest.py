@@ -14,7 +14,6 @@ import pytest
 
 from appliance.config import load_config
 from appliance.errors import ApplianceError
-from appliance.hal.registry import create_device
 
 
 def pytest_configure(config):
@@ -28,16 +27,3 @@ def hw_config():
         return load_config(os.environ.get("APPLIANCE_PROFILE") or None)
     except ApplianceError as exc:
         pytest.skip(f"no usable config on this machine: {exc.message}")
-
-
-def open_real(hw_config, kind: str):
-    """Open the configured real backend for ``kind`` or skip with the reason."""
-    section = hw_config.device(kind)
-    if section.backend in ("sim", "mock"):
-        pytest.skip(f"{kind}: configured backend is {section.backend!r}, not real hardware")
-    try:
-        device = create_device(kind, section)
-        device.open()
-    except ApplianceError as exc:
-        pytest.skip(f"{kind} ({section.backend}) not present: {exc.message}")
-    return device

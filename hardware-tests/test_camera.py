@@ -10,7 +10,7 @@ import os
 import time
 
 import pytest
-from conftest import open_real
+from hwsupport import open_real
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import os
 import time
 
 import pytest
-from conftest import open_real
+from hwsupport import open_real
 
 
 @pytest.fixture

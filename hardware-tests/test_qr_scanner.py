@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import open_real
+from hwsupport import open_real
 
 
 @pytest.fixture

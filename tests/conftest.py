@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from support import APPLIANCE, free_port
 
 REPO = Path(__file__).resolve().parent.parent
-APPLIANCE = [sys.executable, "-m", "appliance"]
 
 
 @pytest.fixture(autouse=True)
@@ -23,31 +20,6 @@ def _isolated_env(tmp_path, monkeypatch):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APPLIANCE_CONFIG_DIR", str(tmp_path / "etc"))
     monkeypatch.setenv("APPLIANCE_STATE_DIR", str(tmp_path / "state"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> bytes:
-    """GET ``url`` until it answers 200; fail early if ``proc`` died."""
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            raise AssertionError(f"service exited {proc.returncode}: {out}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return resp.read()
-        except OSError as exc:
-            last = exc
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer in {timeout}s: {last}")
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import signal
 import socket
 import time
 
-from conftest import wait_http
+from support import wait_http
 
 KINDS = {"camera", "fingerprint", "card_reader", "qr_scanner", "indicators"}
 

@@ -1,0 +1,35 @@
+"""Helpers shared by tests (import with ``from support import ...``)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+APPLIANCE = [sys.executable, "-m", "appliance"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> bytes:
+    """GET ``url`` until it answers 200; fail early if ``proc`` died."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"service exited {proc.returncode}: {out}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return resp.read()
+        except OSError as exc:
+            last = exc
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer in {timeout}s: {last}")
