@@ -14,6 +14,7 @@ from typing import Any
 # Modules with a ``register_bench(bench_subparsers)`` function.
 BENCH_MODULES: list[str] = [
     "appliance.cccd.bench",
+    "appliance.store.bench",
 ]
 
 

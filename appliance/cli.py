@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "appliance.service",
     "appliance.doctor",
     "appliance.cccd.cli",
+    "appliance.store.cli",
     "appliance.benchcli",
 ]
 

@@ -126,6 +126,29 @@ class IndicatorsConfig(DeviceConfig):
 
 
 @dataclass
+class StoreConfig:
+    """Data store, sealing, outbox and retention (docs/data-lifecycle.md)."""
+
+    office_public_key: str = ""  # PEM X25519 public key captures are sealed to; required
+    demo_office_key: bool = False  # simulator only: an office key pair in the state dir
+    upload_url: str = ""  # https://...; "" = no upload (export to USB instead)
+    upload_method: str = "PUT"  # PUT (to upload_url/<bundle_id>) or POST (to upload_url)
+    upload_token_file: str = ""  # file holding a bearer token; "" = no Authorization header
+    upload_ca_file: str = ""  # CA bundle for the office endpoint; "" = system trust store
+    upload_timeout_s: float = 60.0
+    upload_connect_timeout_s: float = 10.0
+    backoff_base_s: float = 10.0
+    backoff_max_s: float = 1800.0
+    poll_s: float = 60.0
+    captures_days: int = 30
+    checkins_days: int = 30
+    consent_days: int = 365
+    uploaded_grace_days: int = 7
+    unsent_days: int = 180
+    required_consent_purposes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Config:
     """The whole, validated configuration."""
 
@@ -136,6 +159,7 @@ class Config:
     card_reader: CardReaderConfig = field(default_factory=CardReaderConfig)
     qr_scanner: QrScannerConfig = field(default_factory=QrScannerConfig)
     indicators: IndicatorsConfig = field(default_factory=IndicatorsConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     sources: list[str] = field(default_factory=list)
 
     @property
