@@ -15,6 +15,7 @@ from typing import Any
 BENCH_MODULES: list[str] = [
     "appliance.cccd.bench",
     "appliance.store.bench",
+    "appliance.icao.bench",
 ]
 
 

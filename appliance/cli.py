@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "appliance.doctor",
     "appliance.cccd.cli",
     "appliance.store.cli",
+    "appliance.icao.cli",
     "appliance.benchcli",
 ]
 

@@ -97,7 +97,12 @@ class CardReaderConfig(DeviceConfig):
     reader: str = ""
     max_file_bytes: int = 65536
     trust_dir: str = ""
+    extended_length: str = "auto"  # auto (reader and ATR say so) | on | off
+    block_size: int = 0  # 0 = start at the largest and step down; else the first block size
+    read_timeout_s: float = 30.0  # a whole chip read, BAC to passive authentication
     sim_insert_after_s: float = 1.0
+    sim_card_fault: str = ""  # emulated chip fault: wrong_mac, truncated_tlv, oversized_length, ...
+    sim_max_le: int = 0  # emulated chip refuses READ BINARY Le above this (0 = no limit)
 
 
 @dataclass

@@ -56,9 +56,13 @@ def test_card_inserted_and_removed():
     assert reader.wait_card(timeout=2.0)
     assert reader.card_present()
     assert reader.transmit(bytes.fromhex("00A4000C023F00"))[1] == 0x6D00
+    assert reader.transmit(bytes.fromhex("00A4040C07A0000002471001")) == (b"", 0x9000)
     reader.remove()
     assert reader.wait_card(timeout=0.05) is None
-    with pytest.raises(DeviceUnavailable):
+    # the reader is still there; the card is not (a card error, not an unavailable device)
+    from appliance.icao.errors import NoCard
+
+    with pytest.raises(NoCard):
         reader.transmit(bytes.fromhex("00A4040C07A0000002471001"))
     reader.close()
 
