@@ -16,6 +16,7 @@ BENCH_MODULES: list[str] = [
     "appliance.cccd.bench",
     "appliance.store.bench",
     "appliance.icao.bench",
+    "appliance.pipeline.finger_cli",
 ]
 
 

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "appliance.cccd.cli",
     "appliance.store.cli",
     "appliance.icao.cli",
+    "appliance.pipeline.finger_cli",
     "appliance.benchcli",
 ]
 

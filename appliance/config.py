@@ -89,7 +89,13 @@ class FingerprintConfig(DeviceConfig):
     address: int = 0xFFFFFFFF
     password: int = 0
     timeout_s: float = 2.0
+    retries: int = 2  # bounded retries of a garbled answer or image upload
+    open_timeout_s: float = 6.0  # looking for the module at each baud rate, in rounds
+    ready_wait_s: float = 0.3  # listening for the ready byte (0x55) after opening
+    poll_s: float = 0.1  # GenImg polling interval while waiting for a finger
     sim_finger_delay_s: float = 1.0
+    sim_source: str = ""  # sim: a folder of print images; empty: generated prints
+    sim_protocol: bool = False  # sim: run the real r30x driver against the pty simulator
 
 
 @dataclass
@@ -154,6 +160,38 @@ class StoreConfig:
 
 
 @dataclass
+class FingerConfig:
+    """Fingerprint quality policy and capture attempts (docs/fingerprint.md).
+
+    The finger sequence is ``[ui] fingers``. Thresholds apply to the features of
+    ``appliance finger check``; the defaults were set on generated prints.
+    """
+
+    threads: int = 1  # inference threads for the score model
+    max_attempts: int = 3  # per finger; the best print is kept
+    wait_timeout_s: float = 15.0  # waiting for the finger on each attempt
+    pass_score: float = 45.0  # score 0-100 needed to pass
+    no_finger_area: float = 0.06  # ridge area (share of the image) below this: nothing usable
+    no_finger_presence: float = 0.10  # ... and marks on the glass below this: no finger
+    partial_area: float = 0.34  # touched area below this: partial
+    off_center: float = 0.17  # finger centroid this far from the centre (fraction of size)
+    off_center_border: float = 0.2  # ... and covering this share of the image border
+    wet_ink: float = 0.35  # touched area darker than this (relative to the glass): too wet
+    dry_ink: float = 0.16  # lighter than this with broken ridges: too dry
+    dry_clarity: float = 0.38
+    low_contrast: float = 0.30  # p95 - p5 of the finger below this (of 255): low contrast
+    smudged_clarity: float = 0.40  # local clarity below this: smudged
+    smudged_depth: float = 0.45  # ... or ridges this shallow for the skin's darkness: smudged
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError("must be at least 1", key="finger.max_attempts")
+        if not 0 <= self.pass_score <= 100:
+            raise ConfigError("must be between 0 and 100", key="finger.pass_score")
+
+
+
+@dataclass
 class Config:
     """The whole, validated configuration."""
 
@@ -165,6 +203,7 @@ class Config:
     qr_scanner: QrScannerConfig = field(default_factory=QrScannerConfig)
     indicators: IndicatorsConfig = field(default_factory=IndicatorsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    finger: FingerConfig = field(default_factory=FingerConfig)
     sources: list[str] = field(default_factory=list)
 
     @property
