@@ -11,39 +11,50 @@ from typing import Any
 
 from appliance.cli_output import emit, wants_json
 from appliance.config import DEVICE_KINDS, Config, load_config
+from appliance.hal.base import DEFAULT_FIX
 from appliance.hal.manager import describe_error
 from appliance.hal.registry import create_device
 
 
 def probe_device(cfg: Config, kind: str, actuate: bool = False) -> dict[str, Any]:
+    """Open, exercise and check one device; say what was tried and what to fix."""
     section = cfg.device(kind)
     result: dict[str, Any] = {
         "backend": section.backend,
         "required": section.required,
         "ok": False,
         "location": None,
+        "tried": [],
         "detail": "",
         "fix": None,
     }
+    tried: list[str] = result["tried"]
     device = None
-    step = "load backend"
+    step = f"load backend {section.backend}"
     try:
+        tried.append(step)
         device = create_device(kind, section)
         result["location"] = device.location()
-        step = "open"
+        step = f"open {result['location']}".strip()
+        tried.append(step)
         device.open()
         device.is_open = True
         step = "probe"
+        tried.append(step)
         detail = device.probe()
+        step = "check it is still there"
+        tried.append(step)
+        device.check()
         if actuate and kind == "indicators":
             step = "pulse gate relay"
+            tried.append(step)
             device.open_gate(300)  # type: ignore[attr-defined]
             detail += "; gate relay pulsed 300 ms"
         result.update(ok=True, detail=detail)
     except Exception as exc:
         result["detail"] = f"{step} failed: {describe_error(exc)}"
         hint = device.fix_hint(exc) if device is not None else None
-        result["fix"] = hint or _generic_fix(kind, section.backend, exc)
+        result["fix"] = hint or _generic_fix(kind, exc)
     finally:
         if device is not None:
             try:
@@ -53,13 +64,11 @@ def probe_device(cfg: Config, kind: str, actuate: bool = False) -> dict[str, Any
     return result
 
 
-def _generic_fix(kind: str, backend: str, exc: BaseException) -> str:
+def _generic_fix(kind: str, exc: BaseException) -> str:
     message = describe_error(exc)
     if "needs" in message and "install" in message:
         return message.split(": ", 1)[-1]
-    return (
-        f"check the {kind} connection and the [{kind}] section (backend {backend!r}) of the config"
-    )
+    return DEFAULT_FIX[kind]
 
 
 def cmd_doctor(args) -> int:

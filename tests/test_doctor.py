@@ -35,7 +35,8 @@ def test_failing_required_device_exits_1_with_fix():
     assert rc == 1 and report["ok"] is False
     card = report["devices"]["card_reader"]
     assert card["ok"] is False
-    assert "open failed" in card["detail"]
+    assert card["detail"].startswith("open ") and " failed: " in card["detail"]
+    assert card["tried"][-1].startswith("open ")
     assert card["fix"]
     assert "Traceback" not in proc.stderr
 

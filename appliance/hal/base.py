@@ -16,6 +16,20 @@ import numpy as np
 
 from appliance.errors import DeviceUnavailable
 
+# What a technician should try when a backend gives no more specific advice, per device kind.
+DEFAULT_FIX = {
+    "camera": "check the camera cable (CSI ribbon seated, contacts towards the board) or the USB "
+    "webcam, then the [camera] backend and device in /etc/appliance/appliance.toml",
+    "fingerprint": "check the sensor's power and that TX/RX are crossed (module TX to GPIO15 pin "
+    "10), then port and baud in [fingerprint] of /etc/appliance/appliance.toml",
+    "card_reader": "check the reader's USB cable (pcsc_scan lists it) and that pcscd runs, then "
+    "[card_reader] reader in /etc/appliance/appliance.toml",
+    "qr_scanner": "check the scanner's cable and that it is in serial (virtual COM) mode, then "
+    "port, baud and terminator in [qr_scanner] of /etc/appliance/appliance.toml",
+    "indicators": "check the pin numbers in [indicators] of /etc/appliance/appliance.toml and that "
+    "the service user is in the gpio group",
+}
+
 
 class Device(abc.ABC):
     """One opened (or openable) device."""

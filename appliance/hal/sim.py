@@ -19,7 +19,7 @@ import numpy as np
 
 from appliance.citizen import TEST_CITIZEN, TEST_QR_PAYLOAD
 from appliance.errors import DeviceTimeout, DeviceUnavailable, InvalidInput
-from appliance.hal.base import Camera, CardReader, FingerprintSensor, QrScanner
+from appliance.hal.base import DEFAULT_FIX, Camera, CardReader, FingerprintSensor, QrScanner
 
 SIM_DATA = Path(__file__).resolve().parent / "sim_data"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -52,7 +52,11 @@ class _SimFaults:
             raise DeviceTimeout(f"simulated {what} did not answer (sim_fault=timeout)")
 
     def fix_hint(self, exc: Exception) -> str | None:
-        return f"clear sim_fault in the [{self.kind}] section of the config"  # type: ignore[attr-defined]
+        kind = self.kind  # type: ignore[attr-defined]
+        return (
+            f"simulated fault: clear sim_fault in [{kind}] of the config. On a real kiosk: "
+            f"{DEFAULT_FIX[kind]}"
+        )
 
 
 def load_images(source: str | Path, size: tuple[int, int]) -> list[np.ndarray]:
@@ -240,6 +244,7 @@ class SimFingerprint(_SimFaults, FingerprintSensor):
         return image
 
     def probe(self) -> str:
+        self._maybe_timeout("fingerprint sensor", 1.0)
         if self._driver is not None:
             return f"simulated module: {self._driver.probe()}"
         return "handshake ok (simulated)"
@@ -376,6 +381,7 @@ class SimCardReader(_SimFaults, CardReader):
         return self.emulator.transmit(apdu)
 
     def probe(self) -> str:
+        self._maybe_timeout("card reader", 1.0)
         return f"reader present, card {'on' if self.card_present() else 'not on'} the reader"
 
 
@@ -440,4 +446,5 @@ class SimQrScanner(_SimFaults, QrScanner):
                 self._ready.wait(max(0.0, wake - now))
 
     def probe(self) -> str:
+        self._maybe_timeout("QR scanner", 1.0)
         return f"{len(self._payloads)} payload(s) ready"
