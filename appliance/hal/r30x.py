@@ -360,10 +360,11 @@ class R30xSensor(FingerprintSensor):
             )
         if "no answer" in msg:
             return (
-                f"no reply on {port} at any standard baud rate (configured {self.cfg.baud}): check "
-                "TX/RX are crossed (module TX to the Pi's RX, GPIO15 pin 10; module RX to TX, "
-                "GPIO14 pin 8), power and GND (R503: 3.3 V, also on its touch/LED pin), and port "
-                "and baud in [fingerprint] of /etc/appliance/appliance.toml"
+                f"no reply on {port} at any standard baud rate (configured "
+                f"{self.cfg.baud}): check the wiring: TX/RX are crossed (module TX to the Pi's "
+                "RX, GPIO15 pin 10; module RX to TX, GPIO14 pin 8), power and GND (R503: 3.3 V, "
+                "also on its touch/LED pin), and port and baud in [fingerprint] of "
+                "/etc/appliance/appliance.toml"
             )
         if isinstance(exc, p.ImageSizeError):
             return f"[fingerprint] model = {self.cfg.model!r} does not match the module: check it"
