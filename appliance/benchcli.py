@@ -14,9 +14,11 @@ from typing import Any
 # Modules with a ``register_bench(bench_subparsers)`` function.
 BENCH_MODULES: list[str] = [
     "appliance.cccd.bench",
-    "appliance.store.bench",
     "appliance.icao.bench",
+    "appliance.pipeline.qr_bench",
+    "appliance.store.bench",
     "appliance.pipeline.finger_cli",
+    "appliance.pipeline.face_cli",
 ]
 
 

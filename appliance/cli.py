@@ -16,9 +16,13 @@ COMMAND_MODULES = [
     "appliance.service",
     "appliance.doctor",
     "appliance.cccd.cli",
-    "appliance.store.cli",
     "appliance.icao.cli",
+    "appliance.pipeline.qr_cli",  # adds `qr decode` to the qr group above
+    "appliance.pipeline.report_cli",
+    "appliance.store.cli",
     "appliance.pipeline.finger_cli",
+    "appliance.pipeline.face_cli",
+    "appliance.provision",
     "appliance.benchcli",
 ]
 

@@ -160,6 +160,58 @@ class StoreConfig:
 
 
 @dataclass
+class UiConfig:
+    """The kiosk screens and workflows (docs/ui.md). Every timeout is in seconds."""
+
+    language: str = "vi"  # the language every session starts in: vi | en
+    idle_s: float = 60.0  # a screen waiting for the citizen; any touch restarts the count
+    card_s: float = 45.0  # waiting for the card to be put on the reader
+    chip_read_s: float = 30.0  # reading the chip
+    face_s: float = 60.0  # live face capture
+    finger_s: float = 40.0  # one finger, all its attempts
+    save_s: float = 20.0  # sealing and saving a capture
+    message_s: float = 20.0  # receipt, result, error and goodbye screens before the start screen
+    gate_result_s: float = 3.0  # the green or red check-in screen
+    confirm_s: float = 1.2  # "photo taken" / "good, lift your finger" before the next step
+    operator_idle_s: float = 300.0  # an operator left idle is logged out
+    help_signal_s: float = 60.0  # how long a help call keeps signalling staff
+    consent_purposes: list[str] = field(default_factory=lambda: ["face", "fingerprints"])
+    consent_version: str = "2025-01"  # version of the consent text in i18n/*.json
+    fingers: list[str] = field(default_factory=lambda: ["right_index", "left_index"])
+    operator_pin_hash: str = ""  # scrypt hash; "" = the one `appliance provision` wrote
+    pin_max_attempts: int = 5  # wrong PINs in a row before a lockout
+    pin_lockout_s: float = 300.0
+
+
+@dataclass
+class FaceConfig:
+    """Face quality policy, live capture and the stored portrait (docs/face.md)."""
+
+    threads: int = 1  # inference threads per model
+    min_detection_score: float = 0.6
+    second_face_min_ratio: float = 0.5  # a face this wide relative to the largest counts too
+    min_inter_eye_px: float = 90.0  # ICAO minimum (240 recommended)
+    max_yaw_deg: float = 5.0  # ICAO
+    max_pitch_deg: float = 5.0  # ICAO
+    max_roll_deg: float = 8.0  # ICAO
+    min_margin: float = 0.0  # head to frame border, in head heights; below = cropped
+    min_eyes_open: float = 0.12  # eyelid gap / eye width, the more closed eye
+    max_mouth_open: float = 0.20  # inner-lip gap / inter-eye distance
+    min_sharpness: float = 1.1  # sqrt(Laplacian / gradient energy) on the 96-px face crop
+    min_luminance: float = 0.25  # mean face luminance, 0..1
+    max_luminance: float = 0.80
+    max_under_exposure: float = 0.10  # share of face pixels <= 25 of 255
+    max_over_exposure: float = 0.05  # share of face pixels >= 247 of 255
+    min_illumination_uniformity: float = 0.70  # darker / brighter half of the face
+    max_background_gradient: float = 12.0  # mean gradient beside and above the head
+    consecutive_frames: int = 5  # passing frames in a row; the best of them is kept
+    portrait_height: int = 640  # stored portrait, 3:4 (width = 3/4 of this)
+    portrait_head_fraction: float = 0.72  # chin to crown / portrait height (ICAO 0.70-0.80)
+    portrait_crown_margin: float = 0.10  # space above the crown / portrait height
+    jpeg_quality: int = 90
+
+
+@dataclass
 class FingerConfig:
     """Fingerprint quality policy and capture attempts (docs/fingerprint.md).
 
@@ -190,6 +242,28 @@ class FingerConfig:
             raise ConfigError("must be between 0 and 100", key="finger.pass_score")
 
 
+@dataclass
+class GateConfig:
+    """QR check-in at a tourist-site gate (docs/qr-gate.md).
+
+    The check-in log's retention is ``[store] checkins_days`` (the store owns every period).
+    """
+
+    expired: str = "refuse"  # an expired card: admit | refuse
+    unknown_layout: str = "admit"  # a QR layout not known yet (newer cards): admit | refuse
+    duplicate_window_s: float = 1800.0  # the same card admitted again within this: duplicate
+    relay_pulse_ms: int = 1500  # gate relay pulse on admit (capped by max_gate_pulse_ms)
+    seal_records: bool = False  # seal the full QR record to the office key with each check-in
+
+    def __post_init__(self) -> None:
+        for key in ("expired", "unknown_layout"):
+            if getattr(self, key) not in ("admit", "refuse"):
+                raise ConfigError("must be admit or refuse", key=f"gate.{key}")
+        if self.duplicate_window_s < 0:
+            raise ConfigError("must be 0 (off) or more", key="gate.duplicate_window_s")
+        if not 0 < self.relay_pulse_ms <= 60000:
+            raise ConfigError("must be between 1 and 60000", key="gate.relay_pulse_ms")
+
 
 @dataclass
 class Config:
@@ -203,6 +277,9 @@ class Config:
     qr_scanner: QrScannerConfig = field(default_factory=QrScannerConfig)
     indicators: IndicatorsConfig = field(default_factory=IndicatorsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+    face: FaceConfig = field(default_factory=FaceConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
     finger: FingerConfig = field(default_factory=FingerConfig)
     sources: list[str] = field(default_factory=list)
 

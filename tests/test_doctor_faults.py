@@ -80,11 +80,15 @@ def test_r30x_wrong_password():
 
 
 def test_real_backends_without_hardware_say_what_to_do(tmp_path):
-    """pcsc without pcscd, r30x without a port."""
+    """pcsc without pcscd, v4l2 without a camera, serial QR without a port, r30x without a port."""
     env = {
         **os.environ,
         "PCSCLITE_CSOCK_NAME": str(tmp_path / "no-pcscd.sock"),
         "APPLIANCE_CARD_READER_BACKEND": "pcsc",
+        "APPLIANCE_CAMERA_BACKEND": "v4l2",
+        "APPLIANCE_CAMERA_DEVICE": str(tmp_path / "video9"),
+        "APPLIANCE_QR_SCANNER_BACKEND": "serial",
+        "APPLIANCE_QR_SCANNER_PORT": str(tmp_path / "ttyACM9"),
         "APPLIANCE_FINGERPRINT_BACKEND": "r30x",
         "APPLIANCE_FINGERPRINT_PORT": str(tmp_path / "serial0"),
     }
@@ -99,8 +103,10 @@ def test_real_backends_without_hardware_say_what_to_do(tmp_path):
     report = json.loads(proc.stdout)
     devices = report["devices"]
     assert "pcscd" in devices["card_reader"]["fix"]
+    assert "video" in devices["camera"]["fix"]
+    assert str(tmp_path / "ttyACM9") in devices["qr_scanner"]["fix"]
     assert str(tmp_path / "serial0") in devices["fingerprint"]["fix"]
     for name, dev in devices.items():
-        if name in ("card_reader", "fingerprint"):
+        if name != "indicators":
             assert dev["ok"] is False and dev["fix"], name
     assert "Traceback" not in proc.stderr

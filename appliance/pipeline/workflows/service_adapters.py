@@ -1,0 +1,606 @@
+"""The workflow adapters on the running service: devices plus the other areas' modules.
+
+Each step calls one method here, and each method calls the module that owns the logic: the QR
+parser and ID masking (``appliance.cccd``), the chip reader (``appliance.icao.reader``), live face
+capture (``appliance.pipeline.face_capture``), fingerprint capture and quality
+(``appliance.pipeline.finger_capture`` / ``finger_quality``), the store (``appliance.store``) and
+the gate (``appliance.pipeline.gate``). The heavy ones (models, OpenCV) are imported on first use.
+
+Blocking device calls run in worker threads, one at a time per device (a timed-out call may still
+be finishing in its thread; the next one waits for it). Errors become
+:class:`~appliance.pipeline.workflows.engine.StepError` kinds the citizen is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from appliance.cccd.ids import mask_id, parse_id_number
+from appliance.cccd.mrz import yymmdd
+from appliance.cccd.qr import QrError, parse_qr
+from appliance.clock import clock_synchronized
+from appliance.errors import (
+    ApplianceError,
+    DeviceError,
+    DeviceTimeout,
+    DeviceUnavailable,
+    InvalidInput,
+)
+from appliance.pipeline.workflows.adapters import (
+    ChipResult,
+    ConsentText,
+    Enrollment,
+    FaceResult,
+    FingerResult,
+    GateResult,
+    Identity,
+    Progress,
+    Update,
+)
+from appliance.pipeline.workflows.engine import StepError
+from appliance.pipeline.workflows.pin import operator_pin_hash, verify_pin
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.5  # device waits are cut into slices this long so cancellation is prompt
+
+
+class Preview:
+    """The latest camera frame as JPEG for ``/camera.mjpg``, only while a face step runs.
+
+    ``publish`` and ``stop`` run on the event loop (threads use ``loop.call_soon_threadsafe``).
+    """
+
+    def __init__(self) -> None:
+        self.active = False
+        self.jpeg: bytes | None = None
+        self.frame_no = 0
+        self._event: asyncio.Event | None = None
+
+    def _wake(self) -> None:
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    def publish(self, jpeg: bytes) -> None:
+        if self.active:
+            self.jpeg, self.frame_no = jpeg, self.frame_no + 1
+            self._wake()
+
+    def stop(self) -> None:
+        self.active, self.jpeg = False, None
+        self._wake()
+
+    async def next_frame(self, after: int, timeout: float = 2.0) -> tuple[int, bytes] | None:
+        """The first frame newer than ``after``; None when the preview stopped or stalled."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.active and self.frame_no <= after:
+            if self._event is None:
+                self._event = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._event.wait(), deadline - loop.time())
+            except TimeoutError:
+                return None
+        if not self.active or self.jpeg is None:
+            return None
+        return self.frame_no, self.jpeg
+
+
+class PreviewCamera:
+    """Wraps the camera for the face capture: every frame read also feeds the preview
+    (downscaled, at most ``max_fps``), encoded in the reading thread."""
+
+    def __init__(self, camera: Any, sink: Callable[[bytes], None], max_fps: float = 10.0) -> None:
+        self.camera = camera
+        self.sink = sink
+        self.min_gap = 1.0 / max_fps
+        self.last = 0.0
+
+    def read(self, timeout: float = 2.0) -> np.ndarray:
+        frame = self.camera.read(timeout)
+        now = time.monotonic()
+        if now - self.last >= self.min_gap:
+            self.last = now
+            self.sink(encode_jpeg(frame, 70, 480))
+        return frame
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.camera, name)
+
+
+class GatedSensor:
+    """Wraps the fingerprint sensor for one capture: waits can be abandoned (``cancel``) and,
+    in the demo, a finger only arrives after the "finger on sensor" control (``gate``)."""
+
+    def __init__(self, sensor: Any, cancel: threading.Event, gate: threading.Event | None) -> None:
+        self.sensor = sensor
+        self.cancel = cancel
+        self.gate = gate
+
+    def wait_finger(self, timeout: float) -> bool:
+        if self.gate is not None:
+            deadline = time.monotonic() + timeout
+            while not self.gate.wait(0.1):
+                if self.cancel.is_set() or time.monotonic() >= deadline:
+                    return False
+            self.gate.clear()
+            timeout = max(0.1, deadline - time.monotonic())
+        if self.cancel.is_set():
+            return False
+        return self.sensor.wait_finger(timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sensor, name)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 80, max_width: int = 0) -> bytes:
+    import cv2
+
+    if max_width and rgb.shape[1] > max_width:
+        height = round(rgb.shape[0] * max_width / rgb.shape[1])
+        rgb = cv2.resize(rgb, (max_width, height), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def encode_png(gray: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(gray).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def to_jpeg(data: bytes) -> bytes:
+    """A chip photo as JPEG for the screen (JPEG 2000 is converted; browsers cannot show it)."""
+    if data[:2] == b"\xff\xd8":
+        return data
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        return encode_jpeg(np.asarray(img.convert("RGB")))
+
+
+class ServiceAdapters:
+    def __init__(self, service: Any) -> None:
+        self.service = service
+        self.cfg = service.cfg
+        self.devices = service.devices
+        self.preview = Preview()
+        self._locks = {kind: threading.Lock() for kind in self.devices.slots}
+        self._help_timer: asyncio.TimerHandle | None = None
+        self.store_error: str | None = None  # why the store could not be opened
+        # Demo only: set by the "finger on sensor" control; a simulated finger waits for it.
+        self.finger_gate: threading.Event | None = None
+        self.gate: Any = None  # appliance.pipeline.gate.Gate in check-in mode
+        self._gate_events: asyncio.Queue | None = None
+        self._face_quality: Any = None
+        self._finger_quality: Any = None
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def is_sim(self, kind: str) -> bool:
+        return self.cfg.device(kind).backend in ("sim", "mock")
+
+    def device(self, kind: str) -> Any:
+        dev = self.devices.get(kind)
+        if dev is None:
+            raise StepError("device_unavailable", f"{kind} unavailable", device=kind, detail=kind)
+        return dev
+
+    async def call(self, kind: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """Run a blocking device call in a thread, one at a time per device; map its errors."""
+        lock = self._locks[kind]
+
+        def locked() -> Any:
+            with lock:
+                return fn(*args, **kw)
+
+        try:
+            return await asyncio.to_thread(locked)
+        except DeviceTimeout as exc:
+            raise StepError("timeout", exc.message, device=kind, detail=kind) from exc
+        except DeviceUnavailable as exc:
+            self.devices.report_failure(kind, exc)
+            raise StepError("device_unavailable", exc.message, device=kind, detail=kind) from exc
+        except DeviceError as exc:
+            raise StepError(
+                "device_unavailable", exc.message, device=kind, detail=exc.code
+            ) from exc
+        except StepError:
+            raise
+        except ApplianceError as exc:  # a module refused (a model, a policy): staff must look
+            log.error("%s step failed: %s (%s)", kind, exc.message, exc.code)
+            raise StepError("not_available", exc.message, device=kind, detail=exc.code) from exc
+        except Exception as exc:  # a bug below the workflow: a friendly screen, a full log
+            log.exception("%s step failed", kind)
+            raise StepError("not_available", str(exc), device=kind, detail="internal") from exc
+
+    def store(self) -> Any | None:
+        return getattr(self.service, "store", None)
+
+    # --- identify -----------------------------------------------------------------------------
+
+    async def scan_qr(self, ready: Callable[[], None]) -> bytes:
+        dev = self.device("qr_scanner")
+
+        def drain() -> None:  # payloads scanned before this screen belong to nobody
+            while dev.read(0) is not None:
+                pass
+
+        await self.call("qr_scanner", drain)
+        ready()
+        while True:
+            payload = await self.call("qr_scanner", dev.read, POLL_S)
+            if payload:
+                return payload
+
+    def identify(self, payload: bytes) -> Identity:
+        from appliance.pipeline.gate import FAR_FUTURE
+
+        synced = clock_synchronized()
+        try:  # an unsynchronised clock (a Pi just booted) must not make valid cards "future"
+            qr = parse_qr(payload, today=None if synced else FAR_FUTURE)
+        except QrError as exc:
+            raise StepError("invalid_qr", exc.message, detail=exc.code) from exc
+        record = qr.to_dict()
+        record.pop("ok", None)
+        iso = lambda d: d.isoformat() if d else None  # noqa: E731
+        return Identity(
+            id_number=qr.id_number,
+            masked_id=mask_id(qr.id_number),
+            layout=qr.layout,
+            full_name=qr.full_name,
+            date_of_birth=iso(qr.date_of_birth),
+            sex=qr.sex,
+            expiry_date=iso(qr.expiry_date),
+            expired=qr.expired if synced else None,  # without a trusted date, no claim
+            bac=(qr.bac.document_number, qr.bac.date_of_birth, qr.bac.date_of_expiry)
+            if qr.bac
+            else None,
+            record=record,
+        )
+
+    def bac_from_dates(self, id_number: str, dob: str, expiry: str | None) -> tuple[str, str, str]:
+        ident = parse_id_number(id_number)
+        born = date.fromisoformat(dob)
+        if born.year != ident.birth_year:
+            raise InvalidInput(
+                "the year of birth does not match the card number", code="year_mismatch"
+            )
+        doe = date.fromisoformat(expiry) if expiry else None
+        if doe is not None and doe <= born:
+            raise InvalidInput("the expiry date is before the date of birth", code="date_order")
+        return ident.document_number, yymmdd(born), yymmdd(doe)
+
+    # --- chip ---------------------------------------------------------------------------------
+
+    async def wait_card(self) -> None:
+        reader = self.device("card_reader")
+        while not await self.call("card_reader", reader.wait_card, POLL_S):
+            pass
+
+    async def read_chip(self, bac: tuple[str, str, str], progress: Progress) -> ChipResult:
+        reader = self.device("card_reader")
+        loop = asyncio.get_running_loop()
+
+        def report(value: float) -> None:
+            loop.call_soon_threadsafe(progress, float(value))
+
+        return await self.call("card_reader", _read_chip, self.cfg, reader, bac, report)
+
+    # --- face ---------------------------------------------------------------------------------
+
+    async def capture_face(self, update: Update) -> FaceResult:
+        camera = self.device("camera")
+        self.preview.active = True  # the page asks for the stream as soon as the screen shows
+        try:
+            return await self._capture_face(camera, update)
+        finally:
+            self.preview.stop()
+
+    async def _capture_face(self, camera: Any, update: Update) -> FaceResult:
+        from appliance.pipeline.face_capture import LiveFaceCapture
+        from appliance.pipeline.face_quality import FaceQuality
+
+        loop = asyncio.get_running_loop()
+        if self._face_quality is None:  # the models load once, off the event loop
+            self._face_quality = await asyncio.to_thread(FaceQuality, self.cfg.face)
+        needed = self.cfg.face.consecutive_frames
+        streak = 0
+
+        def on_result(a: Any) -> None:  # the scoring thread
+            nonlocal streak
+            streak = streak + 1 if a.passed else 0
+            msg = {
+                "verdict": a.verdict,
+                "reasons": list(a.reasons),
+                "progress": round(min(1.0, streak / needed), 3),
+            }
+            loop.call_soon_threadsafe(update, msg)
+
+        def sink(jpeg: bytes) -> None:
+            loop.call_soon_threadsafe(self.preview.publish, jpeg)
+
+        live = LiveFaceCapture(
+            PreviewCamera(camera, sink),
+            quality=self._face_quality,
+            cfg=self.cfg.face,
+            on_result=on_result,
+        )
+        stop = threading.Event()
+        try:
+            jpeg = await self.call("camera", live.run, stop)
+        finally:
+            stop.set()
+        if jpeg is None or live.portrait_assessment is None:
+            raise StepError("capture_failed", "no portrait", detail="face")
+        return FaceResult(jpeg, live.portrait_assessment.to_dict())
+
+    # --- fingers ------------------------------------------------------------------------------
+
+    async def capture_finger(self, finger: str, update: Update) -> FingerResult:
+        from appliance.pipeline.finger_capture import FingerCapture
+        from appliance.pipeline.finger_quality import shared_assessor
+
+        sensor = self.device("fingerprint")
+        if self._finger_quality is None:  # the model loads once, off the event loop
+            self._finger_quality = await asyncio.to_thread(shared_assessor, self.cfg.finger)
+        loop = asyncio.get_running_loop()
+        cancel = threading.Event()
+
+        def on_event(ev: dict[str, Any]) -> None:  # the capture thread
+            msg = _finger_event(finger, ev)
+            if msg is not None:
+                loop.call_soon_threadsafe(update, msg)
+
+        capture = FingerCapture(
+            GatedSensor(sensor, cancel, self.finger_gate),
+            self._finger_quality,
+            [finger],
+            max_attempts=self.cfg.finger.max_attempts,
+            wait_timeout_s=self.cfg.finger.wait_timeout_s,
+            on_event=on_event,
+        )
+        update({"phase": "place", "finger": finger})
+        try:
+            res = await self.call("fingerprint", capture.capture_finger, finger)
+        finally:
+            cancel.set()
+            capture.cancel()
+        png = await asyncio.to_thread(encode_png, res.image) if res.image is not None else None
+        verdict = {"captured": "pass", "unavailable": "unavailable"}.get(res.status, "fail")
+        last = res.attempts[-1].feedback if res.attempts else []
+        score = None if res.best_score is None else round(res.best_score)
+        return FingerResult(finger, png, score, verdict, list(last), len(res.attempts))
+
+    # --- consent and store --------------------------------------------------------------------
+
+    def consent_text(self, language: str, purposes: list[str]) -> ConsentText:
+        from appliance.kiosk_ui.texts import consent_hash
+
+        version = self.cfg.ui.consent_version
+        return ConsentText(version, language, consent_hash(language, purposes, version))
+
+    async def save_enrollment(self, enrollment: Enrollment) -> str:
+        store = self.store()
+        if store is None:
+            raise StepError("save_failed", self.store_error or "no store", detail="store")
+        try:
+            return await asyncio.to_thread(_save, store, enrollment)
+        except ApplianceError as exc:
+            raise StepError("save_failed", exc.message, detail=exc.code) from exc
+
+    async def list_captures(self) -> list[dict[str, Any]]:
+        store = self.store()
+        if store is None:
+            raise StepError("not_available", self.store_error or "no store", detail="store")
+        rows = await asyncio.to_thread(store.list_captures)
+        return [
+            {
+                "time": _clock_time(r.get("time")),
+                "masked_id": r.get("masked_id"),
+                "receipt_code": r.get("receipt_code"),
+                "uploaded": bool(r.get("uploaded")),
+                "state": r.get("state"),
+            }
+            for r in rows
+        ]
+
+    # --- gate ---------------------------------------------------------------------------------
+
+    def attach_gate(self, gate: Any) -> None:
+        """Show the decisions of ``gate`` (``appliance.pipeline.gate.Gate``), which owns the
+        scanner, the indicators and the log in check-in mode."""
+        self.gate = gate
+        self._gate_events = gate.subscribe(16)
+
+    async def gate_check(self) -> GateResult:
+        if self._gate_events is None:
+            raise StepError("not_available", "no gate in this mode", detail="gate")
+        event = await self._gate_events.get()
+        d = event.decision
+        return GateResult(d.admitted, d.decision, d.reason, d.masked_id, event.count_today)
+
+    def gate_count(self) -> int:
+        return int(self.gate.admitted_today()) if self.gate is not None else 0
+
+    # --- operator -----------------------------------------------------------------------------
+
+    def pin_configured(self) -> bool:
+        return bool(operator_pin_hash(self.cfg))
+
+    async def verify_pin(self, pin: str) -> bool:
+        return await asyncio.to_thread(verify_pin, pin, operator_pin_hash(self.cfg))
+
+    # --- indicators ---------------------------------------------------------------------------
+
+    def indicate(self, what: str) -> None:
+        ind = self.devices.get("indicators")
+        if ind is None:
+            return
+        try:
+            if what == "ok":
+                ind.ok()
+            elif what == "error":
+                ind.error()
+            elif what == "busy":
+                ind.busy(True)
+            elif what == "idle":
+                ind.busy(False)
+            elif what == "help":
+                self._signal_help(ind)
+        except Exception as exc:  # an indicator must never break a workflow
+            log.warning("indicator %s failed: %s", what, exc)
+
+    def _signal_help(self, ind: Any) -> None:
+        """Call staff: the indicators' own staff call where the backend has one, else the busy
+        LED blinks for ``help_signal_s``."""
+        call_staff = getattr(ind, "call_staff", None)
+        if callable(call_staff):
+            call_staff()
+            return
+        ind.busy(True)
+        loop = asyncio.get_running_loop()
+        if self._help_timer is not None:
+            self._help_timer.cancel()
+        self._help_timer = loop.call_later(self.cfg.ui.help_signal_s, self.indicate, "idle")
+
+
+# --- module calls (run in worker threads) -----------------------------------------------------
+
+
+def _finger_event(finger: str, ev: dict[str, Any]) -> dict[str, Any] | None:
+    """A FingerCapture event as a ``finger`` screen update."""
+    kind = ev.get("event")
+    if kind == "place_finger":
+        return {"phase": "place", "finger": finger, "attempt": ev.get("attempt")}
+    if kind == "progress":
+        return {"phase": "capturing", "finger": finger, "progress": round(ev["fraction"], 3)}
+    if kind == "attempt":
+        return {
+            "phase": "done" if ev.get("verdict") == "pass" else "retry",
+            "finger": finger,
+            "attempt": ev.get("number"),
+            "verdict": ev.get("verdict"),
+            "score": ev.get("score"),
+            "feedback": list(ev.get("feedback") or []),
+        }
+    return None
+
+
+# Share of the read each stage stands for (DG2, the face image, dominates the radio time).
+READ_STAGES = {
+    "bac": 0.05,
+    "COM": 0.02,
+    "DG1": 0.03,
+    "DG13": 0.05,
+    "DG15": 0.03,
+    "DG14": 0.03,
+    "SOD": 0.06,
+    "DG2": 0.63,
+    "active_auth": 0.05,
+    "passive_auth": 0.05,
+}
+
+
+def _read_chip(cfg: Any, reader: Any, bac: tuple[str, str, str], report: Progress) -> ChipResult:
+    from appliance.icao.errors import BacFailed, NoCard, ReadError
+    from appliance.icao.reader import read_card
+
+    starts: dict[str, float] = {}
+    acc = 0.0
+    for stage, share in READ_STAGES.items():
+        starts[stage] = acc
+        acc += share
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage in starts and total:
+            report(min(1.0, starts[stage] + READ_STAGES[stage] * done / total))
+
+    trust_dir = cfg.card_reader.trust_dir
+    if trust_dir and not Path(trust_dir).is_dir():
+        if not getattr(reader, "trust_store", None):
+            log.warning("trust store %s missing: passive authentication cannot chain", trust_dir)
+        trust_dir = None
+    try:
+        card = read_card(
+            reader,
+            bac,
+            trust_dir=trust_dir or None,
+            max_file_bytes=cfg.card_reader.max_file_bytes,
+            progress=progress,
+            timeout_s=cfg.ui.chip_read_s,
+        )
+    except NoCard as exc:
+        raise StepError("card_unreadable", exc.message, detail=exc.code) from exc
+    except BacFailed as exc:
+        raise StepError("wrong_key", exc.message, detail=exc.code) from exc
+    except ReadError as exc:
+        raise StepError("card_unreadable", exc.message, detail=exc.code) from exc
+    fields = dict(card.dg13 or {})
+    fields.pop("id_number", None)  # the screen shows the mask from the QR, never the number
+    photo = to_jpeg(card.face_image) if card.face_image else None
+    return ChipResult(
+        fields,
+        photo,
+        card.passive_auth.status,
+        card.active_auth.status,
+        card.passive_auth.failed_step,
+    )
+
+
+def _save(store: Any, e: Enrollment) -> str:
+    consent_id = store.record_consent(
+        e.consent.purposes,
+        e.consent.text.sha256,
+        e.consent.text.version,
+        language=e.consent.text.language,
+        now=datetime.fromtimestamp(e.consent.given_at).astimezone(),
+    )
+    quality: dict[str, Any] = {
+        "face": e.portrait.assessment if e.portrait else None,
+        "fingers": {
+            f.finger: {
+                "score": f.score,
+                "verdict": f.verdict,
+                "feedback": f.feedback,
+                "attempts": f.attempts,
+            }
+            for f in e.fingers
+        },
+        "captured_by": "operator" if e.operator else "self_service",
+    }
+    receipt = store.save_capture(
+        {**e.identity.record, "source": "qr"},
+        portrait=e.portrait.portrait_jpeg if e.portrait else None,
+        fingerprints={f.finger: f.image_png for f in e.fingers if f.image_png},
+        quality=quality,
+        consent_id=consent_id,
+    )
+    return receipt.receipt_code
+
+
+def _clock_time(value: Any) -> str | None:
+    """``2025-06-01T09:12:33.120+07:00`` -> ``09:12``."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).strftime("%H:%M")
+    except ValueError:
+        return value

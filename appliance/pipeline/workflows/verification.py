@@ -1,0 +1,138 @@
+"""Chip verification: is this card genuine, and what does its chip say?
+
+scan QR -> (dates typed on a keypad when the QR cannot give the chip key) -> tap the card ->
+read with progress -> result: the chip's data and photo, passive and active authentication in
+plain words (genuine / cannot confirm / not genuine).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+
+from appliance.errors import InvalidInput
+from appliance.pipeline.workflows.engine import END, ERROR, State, StepError, Workflow
+from appliance.pipeline.workflows.enrollment import _data_url
+
+GENUINE, CANNOT_CONFIRM, NOT_GENUINE = "genuine", "cannot_confirm", "not_genuine"
+PASSIVE_WORDS = {"verified": GENUINE, "chain_unknown": CANNOT_CONFIRM, "failed": NOT_GENUINE}
+ACTIVE_WORDS = {"passed": GENUINE, "not_supported": CANNOT_CONFIRM, "failed": NOT_GENUINE}
+_RANK = {GENUINE: 0, CANNOT_CONFIRM: 1, NOT_GENUINE: 2}
+
+
+def plain_words(passive: str, active: str) -> dict[str, str]:
+    """Each authentication result and the overall one (the worse of the two) in plain words."""
+    p = PASSIVE_WORDS.get(passive, CANNOT_CONFIRM)
+    a = ACTIVE_WORDS.get(active, CANNOT_CONFIRM)
+    return {"passive": p, "active": a, "overall": max(p, a, key=_RANK.__getitem__)}
+
+
+def parse_typed_date(digits: str) -> date:
+    """``ddmmyyyy`` typed on the keypad -> date (InvalidInput ``bad_date``)."""
+    if len(digits) != 8 or not digits.isdigit():
+        raise InvalidInput("type 8 digits: day, month, year", code="bad_date")
+    try:
+        return date(int(digits[4:]), int(digits[2:4]), int(digits[:2]))
+    except ValueError:
+        raise InvalidInput("not a real date", code="bad_date") from None
+
+
+class VerificationWorkflow(Workflow):
+    name = "verification"
+    initial = "scan"
+    steps = 4
+    states: ClassVar[dict[str, State]] = {
+        "scan": State("verify.scan", "idle_s", ERROR, ("tap", "keypad_dob"), step=1),
+        "keypad_dob": State("verify.keypad", "idle_s", ERROR, ("keypad_expiry", "scan"), step=2),
+        "keypad_expiry": State("verify.keypad", "idle_s", ERROR, ("tap", "keypad_dob"), step=2),
+        "tap": State("verify.tap", "card_s", ERROR, ("reading",), False, step=3),
+        "reading": State("verify.reading", "chip_read_s", ERROR, ("result",), False, step=3),
+        "result": State("verify.result", "message_s", END, step=4),
+        ERROR: State("error", "message_s", END),
+    }
+
+    async def on_scan(self) -> str:
+        ident = self.adapters.identify(await self.adapters.scan_qr(self.show))
+        self.session["identity"] = ident
+        if ident.bac is None:
+            self.session["typed"] = True
+            return "keypad_dob"
+        self.session["bac"] = ident.bac
+        return "tap"
+
+    async def _keypad(self, field: str, allow_none: bool) -> tuple[str, date | None]:
+        """Wait for a valid date typed for ``field``; returns (command, date)."""
+        error = None
+        while True:
+            ident = self.session["identity"]
+            self.show(field=field, masked_id=ident.masked_id, error=error, allow_none=allow_none)
+            names = ("digits", "back") + (("no_expiry",) if allow_none else ())
+            cmd = await self.ui.command(*names)
+            if cmd.name != "digits":
+                return cmd.name, None
+            try:
+                return "digits", parse_typed_date(str(cmd.args.get("value", "")))
+            except InvalidInput as exc:
+                error = exc.code
+
+    async def on_keypad_dob(self) -> str:
+        name, dob = await self._keypad("dob", allow_none=False)
+        if name == "back" or dob is None:
+            return "scan"
+        self.session["dob"] = dob.isoformat()
+        return "keypad_expiry"
+
+    async def on_keypad_expiry(self) -> str:
+        name, expiry = await self._keypad("expiry", allow_none=True)
+        if name == "back":
+            return "keypad_dob"
+        ident = self.session["identity"]
+        try:
+            self.session["bac"] = self.adapters.bac_from_dates(
+                ident.id_number, self.session["dob"], expiry.isoformat() if expiry else None
+            )
+        except InvalidInput as exc:  # e.g. the year of birth disagrees with the ID number
+            raise StepError("wrong_key", exc.message, detail=exc.code, retry="keypad_dob") from exc
+        return "tap"
+
+    async def on_tap(self) -> str:
+        self.show(masked_id=self.session["identity"].masked_id)
+        await self.adapters.wait_card()
+        return "reading"
+
+    async def on_reading(self) -> str:
+        self.show()
+        self.adapters.indicate("busy")
+        try:
+            chip = await self.adapters.read_chip(
+                self.session["bac"], lambda v: self.ui.update("progress", {"value": round(v, 3)})
+            )
+        except StepError as exc:
+            if exc.kind == "wrong_key":
+                exc.retry = "keypad_dob"
+            elif exc.kind == "card_unreadable":
+                exc.retry = "tap"
+            raise
+        finally:
+            self.adapters.indicate("idle")
+        self.session["chip"] = chip
+        return "result"
+
+    async def on_result(self) -> str:
+        chip = self.session["chip"]
+        words = plain_words(chip.passive, chip.active)
+        self.adapters.indicate("error" if words["overall"] == NOT_GENUINE else "ok")
+        fields: dict[str, Any] = {
+            k: chip.fields.get(k)
+            for k in ("full_name", "date_of_birth", "sex", "nationality", "expiry_date")
+        }
+        fields["masked_id"] = self.session["identity"].masked_id
+        self.show(
+            fields=fields,
+            photo=_data_url(chip.photo_jpeg) if chip.photo_jpeg else None,
+            auth=words,
+            failed_step=chip.failed_step,
+        )
+        self.outcome = f"read:{words['overall']}"
+        await self.ui.command("done")
+        return END
