@@ -21,7 +21,7 @@ from aiohttp import web
 from appliance import __version__
 from appliance.clock import clock_synchronized
 from appliance.config import Config, load_config
-from appliance.errors import ConfigError
+from appliance.errors import ApplianceError, ConfigError
 from appliance.hal.manager import DeviceManager
 from appliance.logs import setup_logging
 from appliance.sdnotify import Notifier
@@ -51,7 +51,34 @@ class Service:
         self.app.router.add_get("/healthz", self.healthz)
         self.components: list[Component] = []
         self.extra_health: dict[str, Callable[[], Any]] = {}
+        self.store: Any = None
+        self.store_error: str | None = None
+        self.gate: Any = None
+        self._attach_store()
+        if cfg.service.mode == "checkin":
+            self._attach_gate()
         self._install_ui()
+
+    def _attach_store(self) -> None:
+        """Open the store (captures, consent, check-ins, outbox). A store that cannot open
+        degrades saving, not the whole kiosk: health and the screens say why."""
+        from appliance.store import attach_to_service
+
+        try:
+            attach_to_service(self)
+        except ApplianceError as exc:
+            log.error("store unavailable: %s", exc.message)
+            self.store_error = exc.message
+            self.extra_health["store"] = lambda: {"state": "unavailable", "error": self.store_error}
+
+    def _attach_gate(self) -> None:
+        """Mode ``checkin``: the gate reads the scanner, decides, drives the indicators, logs."""
+        from appliance.pipeline.gate import attach_to_service
+
+        if self.store is None:
+            self.extra_health["gate"] = lambda: {"state": "unavailable", "error": self.store_error}
+            return
+        attach_to_service(self)
 
     def _install_ui(self) -> None:
         try:

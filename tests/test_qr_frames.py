@@ -130,11 +130,10 @@ def test_camera_scanner_with_the_sim_camera(tmp_path):
     cam.close()
 
 
-async def test_attach_service_camera(tmp_path):
+async def test_device_manager_shares_the_camera_with_the_scanner(tmp_path):
     from types import SimpleNamespace
 
     from appliance.hal.manager import DeviceManager
-    from appliance.hal.qr_camera import attach_service_camera
     from appliance.pipeline.qr_synth import save_frame
 
     save_frame(tmp_path / "card.png", frame(5.0, width=640, height=480))
@@ -143,7 +142,6 @@ async def test_attach_service_camera(tmp_path):
     cfg.camera.sim_source, cfg.camera.fps = str(tmp_path), 50.0
     service = SimpleNamespace(cfg=cfg, devices=DeviceManager(cfg))
     await service.devices.open_all()
-    assert attach_service_camera(service) is True
-    assert attach_service_camera(service) is False  # once
+    assert service.devices.get("qr_scanner").attached
     assert service.devices.get("qr_scanner").read(2.0) == PAYLOAD.encode()
     service.devices.close_all()

@@ -107,3 +107,16 @@ def test_state_dir_env_is_used(service_proc, tmp_path):
     assert state.is_dir()
     stop(proc)
     assert os.path.isdir(state)
+
+
+def test_corrupt_database_degrades_saving_not_the_kiosk(service_proc, tmp_path):
+    state = tmp_path / "state-corrupt"
+    state.mkdir()
+    (state / "appliance.db").write_bytes(b"\x00garbage" * 600)
+    proc, url = service_proc("--profile", "sim", env={"APPLIANCE_STATE_DIR": str(state)})
+    body = json.loads(wait_http(url + "/healthz", proc=proc))
+    assert body["store"]["state"] == "unavailable"
+    assert "not a database" in body["store"]["error"]
+    assert all(d["state"] == "ok" for d in body["devices"].values())
+    assert b"<html" in wait_http(url + "/")
+    assert stop(proc)[0] == 0

@@ -62,12 +62,19 @@ class DeviceManager:
                 slot.device = create_device(kind, self.cfg.device(kind))
             slot.device.open()
             slot.device.is_open = True
+            self._share_camera(slot.device)
         except Exception as exc:  # any failure degrades this one device only
             self._mark_down(slot, exc)
             return
         if slot.state != "ok":
             log.info("%s (%s) ready at %s", kind, slot.backend, slot.device.location())
         slot.state, slot.error, slot.since = "ok", None, time.monotonic()
+
+    def _share_camera(self, device: Device) -> None:
+        """A scanner that decodes camera frames reads the one camera device (when it is up)."""
+        attach = getattr(device, "attach", None)
+        if attach is not None and not getattr(device, "attached", True):
+            attach(lambda: self.get("camera"))
 
     def _mark_down(self, slot: DeviceSlot, exc: BaseException) -> None:
         reason = describe_error(exc)

@@ -2,10 +2,9 @@
 
 The scanner does not own a camera: the camera is one device shared with face capture. Either
 attach a frame source (:meth:`CameraQrScanner.attach`: a :class:`~appliance.hal.base.Camera` or a
-callable returning the current one, e.g. ``lambda: service.devices.get("camera")``; the gate
-does this itself, and :func:`attach_service_camera` does it for the service), and :meth:`read`
-pulls frames; or push frames that another component already reads with :meth:`feed`. Repeats of
-the same payload within ``dedupe_s`` are dropped.
+callable returning the current one; the service's device manager attaches its camera) and
+:meth:`read` pulls frames, or push frames that another component already reads with
+:meth:`feed`. Repeats of the same payload within ``dedupe_s`` are dropped.
 """
 
 from __future__ import annotations
@@ -117,18 +116,3 @@ class CameraQrScanner(QrScanner):
         ms = (time.perf_counter() - t0) * 1000
         seen = "a QR code in view" if hit else "no QR code in view"
         return f"frame {frame.shape[1]}x{frame.shape[0]}: {seen} ({self.cfg.decoder}, {ms:.1f} ms)"
-
-
-def attach_service_camera(service) -> bool:
-    """Let the service's camera QR scanner pull frames from the service's camera device.
-
-    Call once the devices exist (after ``service.devices.open_all()``); the scanner asks the
-    device manager for the camera on every read, so a camera that goes and comes back is
-    followed. Returns whether a camera scanner was attached. (The gate does this itself.)
-    """
-    slot = service.devices.slots.get("qr_scanner")
-    scanner = getattr(slot, "device", None)
-    if not isinstance(scanner, CameraQrScanner) or scanner.attached:
-        return False
-    scanner.attach(lambda: service.devices.get("camera"))
-    return True

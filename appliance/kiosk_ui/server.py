@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from appliance import __version__
-from appliance.errors import ApplianceError, ConfigError
+from appliance.errors import ConfigError
 from appliance.kiosk_ui.sim_controls import SimControls
 from appliance.kiosk_ui.texts import I18N_DIR, LANGUAGES, check_ui_texts
 from appliance.pipeline.workflows.kiosk import Kiosk
@@ -103,9 +103,9 @@ class UiServer:
         cfg = service.cfg
         check_ui_config(cfg.ui)
         self.adapters = ServiceAdapters(service)
-        self.adapters.store_error = _attach_store(service)
-        if cfg.service.mode == "checkin":
-            _attach_gate(service, self.adapters)
+        self.adapters.store_error = service.store_error
+        if service.gate is not None:
+            self.adapters.attach_gate(service.gate)
         sim = SimControls(service, self.adapters)
         self.sim = sim if sim.enabled else None
         self._hello: dict[str, Any] = {
@@ -264,35 +264,6 @@ class UiServer:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await send_task
         return ws
-
-
-def _attach_store(service: Any) -> str | None:
-    """Open the store on the service unless the service already did (``service.store``).
-
-    Returns why it could not be opened (the kiosk still runs; saving says "could not save").
-    """
-    from appliance.store import attach_to_service
-
-    if getattr(service, "store", None) is not None:
-        return None
-    try:
-        attach_to_service(service)
-    except ApplianceError as exc:
-        log.error("store unavailable: %s", exc.message)
-        return exc.message
-    return None
-
-
-def _attach_gate(service: Any, adapters: ServiceAdapters) -> None:
-    """In check-in mode the gate (``appliance.pipeline.gate``) reads the scanner, drives the
-    indicators and logs; the screens only show its decisions. Started here unless the service
-    already added it."""
-    from appliance.pipeline import gate as gate_mod
-
-    gate = gate_mod.gate_for(service)
-    if gate_mod.run_gate not in service.components:
-        service.components.append(gate_mod.run_gate)
-    adapters.attach_gate(gate)
 
 
 def setup_ui(service: Any) -> UiServer:

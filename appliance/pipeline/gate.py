@@ -409,7 +409,6 @@ class Gate:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), 0.5)
                     continue
-                _attach_camera(scanner, service)
                 try:
                     indicators = service.devices.get("indicators")
                     done = await asyncio.to_thread(self._scan, scanner, indicators)
@@ -442,12 +441,6 @@ def _release(service: Any) -> None:
             indicators.release()
         except Exception as exc:
             log.warning("cannot release the indicators: %s", exc)
-
-
-def _attach_camera(scanner: Any, service: Any) -> None:
-    attach = getattr(scanner, "attach", None)
-    if attach is not None and not getattr(scanner, "attached", True):
-        attach(lambda: service.devices.get("camera"))
 
 
 def _round(value: float | None) -> float | None:
