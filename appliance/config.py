@@ -490,6 +490,15 @@ def load_config(
     return cfg
 
 
+def load_config_for(args: Any) -> Config:
+    """The config a CLI command asked for with ``--profile``, ``--config`` and ``--sim``."""
+    return load_config(
+        getattr(args, "profile", None),
+        getattr(args, "config", None),
+        sim=getattr(args, "sim", False),
+    )
+
+
 def _check_semantics(cfg: Config) -> None:
     if cfg.service.mode not in MODES:
         raise ConfigError(f"must be one of {', '.join(MODES)}", key="service.mode")

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from appliance.cli_output import emit, wants_json
-from appliance.config import DEVICE_KINDS, Config, load_config
+from appliance.config import DEVICE_KINDS, Config, load_config_for
 from appliance.hal.base import DEFAULT_FIX
 from appliance.hal.manager import describe_error
 from appliance.hal.registry import create_device
@@ -72,7 +72,7 @@ def _generic_fix(kind: str, exc: BaseException) -> str:
 
 
 def cmd_doctor(args) -> int:
-    cfg = load_config(args.profile, args.config, sim=args.sim)
+    cfg = load_config_for(args)
     devices = {kind: probe_device(cfg, kind, args.actuate) for kind in DEVICE_KINDS}
     ok = all(d["ok"] or not d["required"] for d in devices.values())
     report = {"ok": ok, "profile": cfg.profile, "devices": devices}

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from appliance import __version__
 from appliance.clock import clock_synchronized
-from appliance.config import Config, load_config
+from appliance.config import Config, load_config_for
 from appliance.errors import ApplianceError, ConfigError
 from appliance.hal.manager import DeviceManager
 from appliance.logs import setup_logging
@@ -168,7 +168,7 @@ def _dumps(obj: Any) -> str:
 
 
 def cmd_run(args) -> int:
-    cfg = load_config(args.profile, args.config, sim=args.sim)
+    cfg = load_config_for(args)
     if args.port is not None:
         cfg.service.port = args.port
     setup_logging(cfg.service.log_level)

@@ -20,6 +20,7 @@ import numpy as np
 from appliance.citizen import TEST_CITIZEN, TEST_QR_PAYLOAD
 from appliance.errors import DeviceTimeout, DeviceUnavailable, InvalidInput
 from appliance.hal.base import DEFAULT_FIX, Camera, CardReader, FingerprintSensor, QrScanner
+from appliance.imageio import read_image
 
 SIM_DATA = Path(__file__).resolve().parent / "sim_data"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -62,8 +63,6 @@ class _SimFaults:
 
 def load_images(source: str | Path, size: tuple[int, int]) -> list[np.ndarray]:
     """RGB frames of ``size`` (w, h) from an image file or a folder of images, sorted by name."""
-    from PIL import Image
-
     path = Path(source)
     files = (
         sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -72,14 +71,7 @@ def load_images(source: str | Path, size: tuple[int, int]) -> list[np.ndarray]:
     )
     if not files:
         raise InvalidInput(f"no images in {path}")
-    frames = []
-    for file in files:
-        try:
-            with Image.open(file) as img:
-                frames.append(np.asarray(img.convert("RGB").resize(size)))
-        except OSError as exc:
-            raise InvalidInput(f"cannot read image {file}: {exc}") from None
-    return frames
+    return [read_image(file, "RGB", size) for file in files]
 
 
 class _VideoLoop:

@@ -11,32 +11,14 @@ from typing import Any
 import numpy as np
 
 from appliance.cli_output import EXIT_DEVICE, EXIT_INVALID, EXIT_OK, emit, error_object, fail
+from appliance.config import load_config_for
 from appliance.errors import ApplianceError, InvalidInput
-
-
-def _load_cfg(args: argparse.Namespace):
-    from appliance.config import load_config
-
-    return load_config(
-        getattr(args, "profile", None),
-        getattr(args, "config", None),
-        sim=getattr(args, "sim", False),
-    )
+from appliance.imageio import read_image
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """An RGB image from a file (InvalidInput when missing or unreadable)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
-    except FileNotFoundError:
-        raise InvalidInput(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"is a directory, not an image: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidInput(f"cannot read image {path}: {exc}") from None
+    return read_image(path, "RGB")
 
 
 def result_dict(assessment) -> dict[str, Any]:
@@ -58,7 +40,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from appliance.pipeline.face_capture import encode_jpeg, portrait_crop
     from appliance.pipeline.face_quality import FaceQuality
 
-    cfg = _load_cfg(args)
+    cfg = load_config_for(args)
     quality = FaceQuality(cfg.face)
     worst = EXIT_OK
     for file in args.images:
@@ -84,7 +66,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
     from appliance.hal.registry import create_device
     from appliance.pipeline.face_capture import LiveFaceCapture
 
-    cfg = _load_cfg(args)
+    cfg = load_config_for(args)
     camera = create_device("camera", cfg.camera)
     camera.open()
     try:

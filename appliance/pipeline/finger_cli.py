@@ -20,30 +20,14 @@ from typing import Any
 import numpy as np
 
 from appliance.cli_output import EXIT_DEVICE, EXIT_INVALID, EXIT_OK, emit, error_object, fail
+from appliance.config import load_config_for
 from appliance.errors import ApplianceError, InvalidInput
-
-
-def _load_cfg(args: argparse.Namespace):
-    from appliance.config import load_config
-
-    return load_config(
-        getattr(args, "profile", None),
-        getattr(args, "config", None),
-        sim=getattr(args, "sim", False),
-    )
+from appliance.imageio import read_image
 
 
 def read_grey(path: str | Path) -> np.ndarray:
     """A grey image from a file (InvalidInput when missing or unreadable)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("L"))
-    except FileNotFoundError:
-        raise InvalidInput(f"no such file: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidInput(f"cannot read image {path}: {exc}") from None
+    return read_image(path, "L")
 
 
 def _result_dict(quality) -> dict[str, Any]:
@@ -61,7 +45,7 @@ def _result_dict(quality) -> dict[str, Any]:
 def cmd_check(args: argparse.Namespace) -> int:
     from appliance.pipeline.finger_quality import FingerQuality
 
-    cfg = _load_cfg(args)
+    cfg = load_config_for(args)
     assessor = FingerQuality(cfg.finger)
     worst = EXIT_OK
     for file in args.images:
@@ -80,7 +64,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
     from appliance.hal.registry import create_device
     from appliance.pipeline.finger_quality import FingerQuality
 
-    cfg = _load_cfg(args)
+    cfg = load_config_for(args)
     assessor = FingerQuality(cfg.finger)
     sensor = create_device("fingerprint", cfg.fingerprint)
     sensor.open()

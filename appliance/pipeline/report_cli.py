@@ -105,10 +105,10 @@ def write_csv(report: dict[str, Any], stream) -> None:
 
 
 def cmd_report_checkins(args: argparse.Namespace) -> int:
-    from appliance.config import load_config
+    from appliance.config import load_config_for
     from appliance.store import Store
 
-    cfg = load_config(args.profile, args.config, sim=args.sim)
+    cfg = load_config_for(args)
     if args.state_dir:
         cfg.service.state_dir = str(args.state_dir)
     day = args.date or date.today()

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from appliance.cli_output import EXIT_INVALID, EXIT_OK, emit, fail, fail_exc
-from appliance.config import Config, load_config
+from appliance.config import Config, load_config_for
 from appliance.errors import ApplianceError, InvalidInput
 
 
 def _config(args: Any) -> Config:
-    cfg = load_config(args.profile, args.config, sim=args.sim)
+    cfg = load_config_for(args)
     if getattr(args, "state_dir", None):
         cfg.service.state_dir = str(args.state_dir)
     return cfg
