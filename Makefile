@@ -27,5 +27,12 @@ format:
 hardware-test: setup-test
 	$(VENV)/bin/python -m pytest -v hardware-tests
 
+# The SD image (root needed: mmdebstrap, binfmt_misc) and its QEMU boot test; docs/field-technician.md.
+image: setup
+	image-build/build.sh
+
+image-test: image
+	image-build/boot-test.sh
+
 clean:
 	rm -rf .state .pytest_cache test-artifacts
