@@ -54,10 +54,17 @@ class Service:
         self.store: Any = None
         self.store_error: str | None = None
         self.gate: Any = None
+        self.extra_health["provisioning"] = self._provisioning
         self._attach_store()
         if cfg.service.mode == "checkin":
             self._attach_gate()
         self._install_ui()
+
+    def _provisioning(self) -> Any:
+        """The last ``appliance provision`` outcome (None on a device never provisioned)."""
+        from appliance.provision import read_status
+
+        return read_status(self.cfg.state_dir)
 
     def _attach_store(self) -> None:
         """Open the store (captures, consent, check-ins, outbox). A store that cannot open

@@ -27,6 +27,7 @@ def test_healthz_lists_five_devices_ok_and_sigterm_exits_0(service_proc):
     assert isinstance(body["uptime_s"], float)
     assert isinstance(body["clock_synchronized"], bool)
     assert body["version"]
+    assert body["provisioning"] is None  # never provisioned
     assert b"<html" in wait_http(url + "/")
     rc, took = stop(proc)
     assert rc == 0 and took < 5
