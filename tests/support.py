@@ -6,8 +6,10 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 APPLIANCE = [sys.executable, "-m", "appliance"]
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
