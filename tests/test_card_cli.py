@@ -10,7 +10,7 @@ import pytest
 
 from appliance.citizen import TEST_CITIZEN, TEST_QR_PAYLOAD
 from appliance.cli import main
-from appliance.hal.sim import sim_chip
+from appliance.hal.sim_card import sim_chip
 from appliance.icao.personalise import jpeg_of_size
 
 WRONG_BAC = "090012345,900315,300316"

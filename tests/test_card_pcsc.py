@@ -19,7 +19,7 @@ import time
 import pytest
 
 from appliance.citizen import TEST_CITIZEN
-from appliance.hal.sim import sim_chip
+from appliance.hal.sim_card import sim_chip
 from appliance.icao.emulator import CardEmulator
 from appliance.icao.pcsc_lab import READER_NAME, PcscdUnavailable, PrivatePcscd
 from appliance.icao.personalise import jpeg_of_size

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
 from appliance.citizen import TEST_CITIZEN
-from appliance.hal.sim import SimCardReader
+from appliance.hal.sim_card import SimCardReader
 from appliance.icao.active import (
     sign_ecdsa_plain,
     sign_rsa_9796_2,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from appliance.citizen import TEST_CITIZEN
 from appliance.errors import ApplianceError
-from appliance.hal.sim import SimCardReader, sim_chip
+from appliance.hal.sim_card import SimCardReader, sim_chip
 from appliance.icao import lds, tlv
 from appliance.icao.emulator import CardEmulator
 from appliance.icao.errors import CardError, LdsError

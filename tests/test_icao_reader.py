@@ -12,7 +12,7 @@ from appliance.cccd.qr import parse_qr
 from appliance.citizen import TEST_CITIZEN, TEST_QR_PAYLOAD
 from appliance.config import load_config
 from appliance.hal.registry import create_device
-from appliance.hal.sim import SimCardReader, sim_chip
+from appliance.hal.sim_card import SimCardReader, sim_chip
 from appliance.icao import lds
 from appliance.icao.emulator import CardEmulator
 from appliance.icao.errors import (

@@ -14,20 +14,20 @@ from appliance.hal.base import Device
 
 BACKENDS: dict[str, dict[str, str]] = {
     "camera": {
-        "sim": "appliance.hal.sim:SimCamera",
+        "sim": "appliance.hal.sim_camera:SimCamera",
         "picamera2": "appliance.hal.camera_picamera2:Picamera2Camera",
         "v4l2": "appliance.hal.camera_v4l2:V4l2Camera",
     },
     "fingerprint": {
-        "sim": "appliance.hal.sim:SimFingerprint",
+        "sim": "appliance.hal.sim_fingerprint:SimFingerprint",
         "r30x": "appliance.hal.r30x:R30xSensor",
     },
     "card_reader": {
-        "sim": "appliance.hal.sim:SimCardReader",
+        "sim": "appliance.hal.sim_card:SimCardReader",
         "pcsc": "appliance.hal.card_pcsc:PcscCardReader",
     },
     "qr_scanner": {
-        "sim": "appliance.hal.sim:SimQrScanner",
+        "sim": "appliance.hal.sim_qr:SimQrScanner",
         "camera": "appliance.hal.qr_camera:CameraQrScanner",
         "serial": "appliance.hal.qr_serial:SerialQrScanner",
         "hid": "appliance.hal.qr_hid:HidQrScanner",

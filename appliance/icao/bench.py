@@ -88,7 +88,7 @@ def _read_once(reader, image, trust, block: int, ext: bool) -> dict[str, Any]:
 def bench_in_process(image, trust, repeat: int, latency=None) -> dict[str, Any]:
     from types import SimpleNamespace
 
-    from appliance.hal.sim import SimCardReader
+    from appliance.hal.sim_card import SimCardReader
     from appliance.icao.emulator import CardEmulator
 
     sizes = {name: len(data) for name, data in image.files.items()}
