@@ -47,7 +47,6 @@ class Service:
         self.started = time.monotonic()
         self.stop_event = asyncio.Event()
         self.app = web.Application()
-        self.app["service"] = self
         self.app.router.add_get("/healthz", self.healthz)
         self.components: list[Component] = []
         self.extra_health: dict[str, Callable[[], Any]] = {}
