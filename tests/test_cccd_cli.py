@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cccd_expected import MRZ_EXPECTED, QR_EXPECTED
 
 from appliance.citizen import TEST_QR_PAYLOAD
 from appliance.cli import main
@@ -18,22 +19,6 @@ VN_MRZ = (
     "9003152M3003150VNM<<<<<<<<<<<2\n"
     "NGUYEN<<VAN<AN<<<<<<<<<<<<<<<<\n"
 )
-QR_OK = {
-    "ok": True,
-    "layout": "cccd-2021",
-    "id_number": "001090012345",
-    "old_id_number": None,
-    "full_name": "NGUYỄN VĂN AN",
-    "date_of_birth": "1990-03-15",
-    "sex": "male",
-    "address": "Số 1 Phố X, Phường Y, Quận Z, Hà Nội",
-    "issue_date": "2021-04-10",
-    "expiry_date": "2030-03-15",
-    "expired": False,
-    "birth_registration": {"kind": "province", "code": "001", "name": "Hà Nội"},
-    "bac": {"document_number": "090012345", "date_of_birth": "900315", "date_of_expiry": "300315"},
-    "warnings": [],
-}
 
 
 @pytest.fixture(autouse=True)
@@ -60,13 +45,13 @@ def test_qr_parse_argument(capsys):
     code, obj, err = run(
         capsys, ["qr", "parse", TEST_QR_PAYLOAD, "--today", "2025-06-01", "--json"]
     )
-    assert code == 0 and obj == QR_OK and err == ""
+    assert code == 0 and obj == QR_EXPECTED and err == ""
 
 
 def test_qr_parse_stdin_raw_bytes_with_crlf(capsys, monkeypatch):
     feed_stdin(monkeypatch, TEST_QR_PAYLOAD.encode() + b"\r\n")
     code, obj, _ = run(capsys, ["qr", "parse", "--today", "2025-06-01"])
-    assert code == 0 and obj == QR_OK
+    assert code == 0 and obj == QR_EXPECTED
 
 
 def test_qr_parse_stdin_not_utf8(capsys, monkeypatch):
@@ -140,24 +125,7 @@ def test_mrz_parse(capsys, monkeypatch):
     feed_stdin(monkeypatch, b"\n  " + VN_MRZ.encode() + b"\n\n")
     code, obj, _ = run(capsys, ["mrz", "parse", "--today", "2025-06-01"])
     assert code == 0
-    assert obj == {
-        "ok": True,
-        "document_code": "ID",
-        "issuing_state": "VNM",
-        "document_number": "090012345",
-        "id_number": "001090012345",
-        "date_of_birth": "1990-03-15",
-        "sex": "male",
-        "date_of_expiry": "2030-03-15",
-        "nationality": "VNM",
-        "surname": "NGUYEN",
-        "given_names": "VAN AN",
-        "bac": {
-            "document_number": "090012345",
-            "date_of_birth": "900315",
-            "date_of_expiry": "300315",
-        },
-    }
+    assert obj == MRZ_EXPECTED
 
 
 @pytest.mark.parametrize(
@@ -269,7 +237,7 @@ def test_installed_command_exit_codes_and_stdin_bytes(tmp_path):
         timeout=60,
     )
     assert ok.returncode == 0, ok.stderr
-    assert json.loads(ok.stdout) == QR_OK
+    assert json.loads(ok.stdout) == QR_EXPECTED
     bad = subprocess.run(
         [exe, "qr", "parse", TEST_QR_PAYLOAD.replace("NGUYỄN VĂN AN", "Bﾃｹi Vﾄハ ﾃ］h")],
         capture_output=True,
