@@ -243,17 +243,24 @@ class CardEmulator:
             if self.current is None:
                 return b"", 0x6986
             offset = (cmd.p1 << 8 | cmd.p2) & 0x7FFF
-        content, sw = self._content(self.current)
-        if content is None:
-            return b"", sw
         le = cmd.le or 256
-        refused = self._refuse(le)
-        if refused:
-            return refused
-        if offset >= len(content):
-            return b"", 0x6B00
+        content, error = self._readable(offset, le)
+        if error:
+            return error
         chunk = content[offset : offset + le]
         return chunk, SW_OK if len(chunk) == le else 0x6282
+
+    def _readable(self, offset: int, le: int) -> tuple[bytes, tuple[bytes, int] | None]:
+        """The current file's content, or the status a READ BINARY at ``offset`` gets instead."""
+        content, sw = self._content(self.current)
+        if content is None:
+            return b"", (b"", sw)
+        refused = self._refuse(le)
+        if refused:
+            return b"", refused
+        if offset >= len(content):
+            return b"", (b"", 0x6B00)
+        return content, None
 
     def _read_binary_odd(self, cmd: Command, secure: bool) -> tuple[bytes, int]:
         if self.current is None:
@@ -265,15 +272,10 @@ class CardEmulator:
         if offset_do.tag != 0x54 or not 1 <= len(offset_do.value) <= 3:
             return b"", 0x6A80
         offset = int.from_bytes(offset_do.value, "big")
-        content, sw = self._content(self.current)
-        if content is None:
-            return b"", sw
         le = cmd.le or 256
-        refused = self._refuse(le)
-        if refused:
-            return refused
-        if offset >= len(content):
-            return b"", 0x6B00
+        content, error = self._readable(offset, le)
+        if error:
+            return error
         room = next(le - h for h in (2, 3, 4, 5) if 1 + len(tlv.encode_length(le - h)) == h)
         chunk = content[offset : offset + room]
         return tlv.encode(0x53, chunk), SW_OK if len(chunk) == room else 0x6282
