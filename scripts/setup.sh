@@ -2,7 +2,7 @@
 # Idempotent set-up for `make demo` and `make test`: Debian packages (when root), the .venv and
 # the package with its pinned dependencies. Fast when nothing changed.
 #   scripts/setup.sh demo   what the kiosk needs to run with simulated hardware
-#   scripts/setup.sh test   plus what the test suite needs (pcscd + vpcd, Chromium, ...)
+#   scripts/setup.sh test   plus what the test suite needs (pcscd + vpcd, Chromium, PostgreSQL...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-demo}
@@ -10,7 +10,7 @@ what=${1:-demo}
 # Debian packages. libpcsclite-dev + gcc build pyscard; libzbar0 is pyzbar's library.
 debs=(python3-venv python3-dev gcc libpcsclite-dev pcscd libzbar0)
 if [ "$what" = test ]; then
-  debs+=(vsmartcard-vpcd chromium fonts-dejavu-core systemd)
+  debs+=(vsmartcard-vpcd chromium fonts-dejavu-core systemd postgresql)
 fi
 missing=()
 for p in "${debs[@]}"; do
@@ -39,8 +39,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv "${flags[@]}" .venv
 fi
 
-extras=""
-[ "$what" = test ] && extras="[dev]"
+# The office hub's extra comes along for the demo (it starts a local hub) and the tests.
+extras="[hub]"
+[ "$what" = test ] && extras="[dev,hub]"
 stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-${what}"
 if [ ! -e "$stamp" ] && ! { [ "$what" = demo ] && ls .venv/.installed-*-test >/dev/null 2>&1 && [ -e ".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-test" ]; }; then
   echo "setup: installing the appliance and its pinned dependencies into .venv"

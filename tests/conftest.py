@@ -46,3 +46,7 @@ def service_proc(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+# The office hub's database fixtures (tests/hub_fixtures.py).
+from hub_fixtures import hub_db_url, hub_engine, pg_server  # noqa: E402, F401
