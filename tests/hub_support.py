@@ -68,3 +68,52 @@ def register(engine, kiosk: Kiosk, name: str, commune: str = "00004") -> dict:
     )
     kiosk.token = out["token"]
     return out
+
+
+class HubRunner:
+    """The real hub (:func:`appliance.hub.server.serve`) in this event loop; restartable."""
+
+    def __init__(self, db_url: str, settings, middlewares: tuple = ()) -> None:
+        self.db_url = db_url
+        self.settings = settings
+        self.middlewares = middlewares
+        self.task = None
+        self.stop_event = None
+        self.engine = None
+
+    async def start(self) -> None:
+        import asyncio
+
+        from appliance.hub.db import open_engine
+        from appliance.hub.server import serve
+
+        self.engine = open_engine(self.db_url)  # a new process would open its own engine
+        self.stop_event = asyncio.Event()
+        ready = asyncio.Event()
+
+        def on_ready(port: int) -> None:
+            self.settings.port = port
+            ready.set()
+
+        self.task = asyncio.create_task(
+            serve(
+                self.engine,
+                self.settings,
+                self.stop_event,
+                ready=on_ready,
+                middlewares=self.middlewares,
+            )
+        )
+        await asyncio.wait_for(ready.wait(), 20)
+
+    async def stop(self) -> None:
+        import asyncio
+
+        self.stop_event.set()
+        await asyncio.wait_for(self.task, 10)
+        self.engine.dispose()
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.settings.tls_cert else "http"
+        return f"{scheme}://127.0.0.1:{self.settings.port}"

@@ -24,17 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from appliance.errors import InvalidInput
 from appliance.hub.config import HubSettings
 from appliance.hub.errors import AuthError
-from appliance.hub.registry import NAME_RE
+from appliance.hub.names import AREAS, NAME_RE, ROLES
 from appliance.hub.schema import login_failures, officers, sessions
 
-ROLES = ("technician", "commander", "records")
-# What each area of the hub needs; a route names its area and is refused to any other role.
-AREAS: dict[str, tuple[str, ...]] = {
-    "fleet": ("technician", "commander"),
-    "devices": ("technician",),
-    "campaign": ("commander",),
-    "bundles": ("records",),
-}
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 

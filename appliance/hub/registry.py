@@ -8,7 +8,6 @@ only its SHA-256 is kept. ``export_register`` writes the registered public keys 
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import time
 from pathlib import Path
@@ -22,12 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 from appliance.errors import InvalidInput
 from appliance.hub.errors import DeviceRefused, NotFound
+from appliance.hub.names import COMMUNE_RE, NAME_RE, PROFILES
 from appliance.hub.schema import device_state, devices
 from appliance.store.bundle import key_id
-
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-COMMUNE_RE = re.compile(r"^\d{5}$")  # the 5-digit commune (xã/phường) code
-PROFILES = ("commune-kiosk", "tourist-gate", "field-kit", "sim")
 
 
 def token_hash(token: str) -> str:
