@@ -160,6 +160,14 @@ class StoreConfig:
 
 
 @dataclass
+class HubConfig:
+    """The office hub (docs/office-hub.md): it is reached at ``[store] upload_url`` with the
+    upload token; this section only says how often the kiosk reports its health."""
+
+    heartbeat_s: float = 60.0  # 0 = no heartbeats
+
+
+@dataclass
 class UiConfig:
     """The kiosk screens and workflows (docs/ui.md). Every timeout is in seconds."""
 
@@ -277,6 +285,7 @@ class Config:
     qr_scanner: QrScannerConfig = field(default_factory=QrScannerConfig)
     indicators: IndicatorsConfig = field(default_factory=IndicatorsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     face: FaceConfig = field(default_factory=FaceConfig)
     gate: GateConfig = field(default_factory=GateConfig)

@@ -17,6 +17,7 @@ from typing import Any
 
 from appliance.store.bundle import UnsealedBundle, unseal
 from appliance.store.export import export_bundles
+from appliance.store.heartbeat import run_heartbeats
 from appliance.store.outbox import run_outbox, upload_once
 from appliance.store.privacy import age_band
 from appliance.store.retention import purge
@@ -52,4 +53,10 @@ def attach_to_service(service: Any) -> Store:
         await run_outbox(store, svc.cfg, stop)
 
     service.components.append(outbox_component)
+    if service.cfg.store.upload_url and service.cfg.hub.heartbeat_s > 0:
+
+        async def heartbeat_component(svc: Any, stop: Any) -> None:
+            await run_heartbeats(store, svc.cfg.store, svc.cfg.hub.heartbeat_s, stop, svc)
+
+        service.components.append(heartbeat_component)
     return store

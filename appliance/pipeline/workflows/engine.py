@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from appliance.errors import ApplianceError
+from appliance.store.heartbeat import count_outcome
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ class Workflow:
         finally:
             self.wipe()
         log.info("%s ended: %s", self.name, self.outcome)
+        count_outcome(self.name, self.outcome)  # the hub heartbeat's counters
         return self.outcome
 
     def limit(self, name: str) -> float | None:
