@@ -22,19 +22,16 @@ from sqlalchemy.engine import Engine
 
 from appliance.errors import ApplianceError, ConfigError, InvalidInput
 from appliance.hub import auth, records
+from appliance.hub.appkeys import COOKIE, ENGINE, OFFICE_KEY_ID, SETTINGS, db
 from appliance.hub.config import HubSettings
 from appliance.hub.errors import AuthError, DeviceRefused, NotFound, RefusedBundle
 from appliance.hub.heartbeats import accept_beat, parse_beat
 from appliance.hub.ingest import Upload, ingest
+from appliance.hub.pages import add_pages, render_error
 from appliance.hub.registry import device_for_token, list_devices
 from appliance.store.bundle import key_id
 
 log = logging.getLogger(__name__)
-
-ENGINE = web.AppKey("engine", Engine)
-SETTINGS = web.AppKey("settings", HubSettings)
-OFFICE_KEY_ID = web.AppKey("office_key_id", str)
-COOKIE = "hub_session"
 
 
 def error_response(exc: ApplianceError, status: int) -> web.Response:
@@ -62,8 +59,6 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         if wants_page and exc.code == "login_required":
             raise web.HTTPSeeOther("/login") from None
         if wants_page:
-            from appliance.hub.pages import render_error
-
             return render_error(request, exc, exc.status)
         return error_response(exc, exc.status)
     except ApplianceError as exc:
@@ -73,11 +68,6 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
     except web.HTTPRequestEntityTooLarge:
         exc2 = RefusedBundle("bundle larger than the hub accepts", code="too_large", status=413)
         return error_response(exc2, 413)
-
-
-def db(request: web.Request, fn: Any, *args: Any, **kw: Any) -> Any:
-    """Run a blocking database call off the event loop."""
-    return asyncio.to_thread(fn, request.app[ENGINE], *args, **kw)
 
 
 async def put_bundle(request: web.Request) -> web.Response:
@@ -189,8 +179,6 @@ def office_key_id_of(settings: HubSettings) -> str:
 
 
 def make_app(engine: Engine, settings: HubSettings, middlewares: tuple = ()) -> web.Application:
-    from appliance.hub.pages import add_pages
-
     app = web.Application(
         middlewares=[errors_middleware, *middlewares],
         client_max_size=settings.max_bundle_bytes + 65536,

@@ -1,0 +1,76 @@
+"""The hub pages' words: Vietnamese first, English second (``?lang=en`` switches)."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "title": ("Trung tâm dữ liệu ki-ốt", "Kiosk office hub"),
+    "login": ("Đăng nhập", "Log in"),
+    "logout": ("Đăng xuất", "Log out"),
+    "username": ("Tên đăng nhập", "Username"),
+    "password": ("Mật khẩu", "Password"),
+    "fleet": ("Thiết bị", "Fleet"),
+    "campaign": ("Chiến dịch", "Campaign"),
+    "bundles": ("Hồ sơ niêm phong", "Sealed bundles"),
+    "kiosk": ("Ki-ốt", "Kiosk"),
+    "site": ("Địa điểm", "Site"),
+    "commune": ("Mã xã", "Commune"),
+    "profile": ("Loại", "Profile"),
+    "last_seen": ("Lần cuối", "Last heartbeat"),
+    "problems": ("Sự cố", "Problems"),
+    "backlog": ("Hàng đợi gửi", "Outbox backlog"),
+    "oldest": ("Cũ nhất", "Oldest"),
+    "disk": ("Đĩa trống", "Disk free"),
+    "version": ("Phiên bản", "Version"),
+    "clock": ("Đồng hồ", "Clock"),
+    "devices_col": ("Thiết bị ngoại vi", "Devices"),
+    "ok": ("Bình thường", "OK"),
+    "never": ("chưa bao giờ", "never"),
+    "p_revoked": ("đã thu hồi", "revoked"),
+    "p_never_seen": ("chưa kết nối", "never connected"),
+    "p_silent": ("mất liên lạc", "silent"),
+    "p_backlog": ("tồn đọng", "backlog"),
+    "p_old_backlog": ("tồn đọng > 1 ngày", "backlog > 1 day"),
+    "p_disk": ("sắp hết đĩa", "disk low"),
+    "p_clock": ("sai giờ", "clock not synced"),
+    "p_devices": ("lỗi thiết bị", "device fault"),
+    "history": ("Lịch sử", "History"),
+    "revoke": ("Thu hồi ki-ốt này", "Revoke this kiosk"),
+    "captures": ("Ảnh/vân tay đã lưu", "Captures saved"),
+    "verifications": ("Xác thực chip", "Chip verifications"),
+    "checkins": ("Lượt vào cổng", "Check-ins"),
+    "captures_per_day": ("Hồ sơ thu nhận theo xã, theo ngày", "Captures per commune per day"),
+    "checkins_per_hour": ("Lượt vào cổng theo giờ", "Check-ins per hour"),
+    "age_bands": ("Lượt vào cổng theo nhóm tuổi", "Check-ins by age band"),
+    "decisions": ("Quyết định tại cổng", "Gate decisions"),
+    "day": ("Ngày", "Day"),
+    "hour": ("Giờ", "Hour"),
+    "count": ("Số lượng", "Count"),
+    "result": ("Kết quả", "Result"),
+    "csv": ("Tải CSV", "Download CSV"),
+    "waiting": ("Chờ tải về", "Waiting to be pulled"),
+    "received": ("Đã nhận", "Received"),
+    "size": ("Kích thước", "Size"),
+    "kind": ("Loại", "Kind"),
+    "created": ("Tạo lúc", "Created"),
+    "pull_hint": (
+        "Tải về máy trạm văn phòng bằng lệnh: appliance hub pull",
+        "Pull to the office workstation with: appliance hub pull",
+    ),
+    "forbidden": ("Bạn không có quyền xem trang này.", "You may not see this page."),
+    "bad_login": ("Sai tên đăng nhập hoặc mật khẩu.", "Wrong username or password."),
+    "throttled": ("Quá nhiều lần sai. Vui lòng thử lại sau.", "Too many failures; try later."),
+    "csrf": ("Biểu mẫu đã hết hạn; tải lại trang.", "The form expired; reload the page."),
+    "none": ("Chưa có dữ liệu.", "No data yet."),
+    "other_lang": ("English", "Tiếng Việt"),
+    "genuine": ("thật", "genuine"),
+    "cannot_confirm": ("không xác nhận được", "cannot confirm"),
+    "not_genuine": ("không phải thẻ thật", "not genuine"),
+    "unfinished": ("chưa hoàn tất", "unfinished"),
+}
+
+
+def translate(key: str, lang: str) -> str:
+    pair = TEXTS.get(key)
+    if pair is None:
+        return key
+    return pair[1] if lang == "en" else pair[0]
