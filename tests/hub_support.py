@@ -22,7 +22,13 @@ class Kiosk:
         self.pub = (folder / "keys" / "device_ed25519.pub").read_text()
         self.token = ""
 
-    def bundle(self, office_pub, bundle_id: str | None = None, note: str = "test") -> bytes:
+    def bundle(
+        self,
+        office_pub,
+        bundle_id: str | None = None,
+        note: str = "test",
+        created_at: str = "2026-12-07T10:00:00+07:00",
+    ) -> bytes:
         return seal(
             "capture",
             {"note": note},
@@ -30,7 +36,7 @@ class Kiosk:
             device_key=self.key,
             office_key=office_pub,
             bundle_id=bundle_id or os.urandom(16).hex(),
-            created_at="2026-12-07T10:00:00+07:00",
+            created_at=created_at,
             clock_synced=True,
         )
 

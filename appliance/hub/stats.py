@@ -164,12 +164,12 @@ def counters(engine: Engine, since: float = 0.0) -> dict[str, Any]:
     }
 
 
-def bar_chart(items: list[tuple[str, int]], title: str, width: int = 640) -> str:
+def bar_chart(items: list[tuple[str, int]], title: str, width: int = 400) -> str:
     """A horizontal bar chart as inline SVG (no script, no external asset)."""
     if not items:
         return ""
     top = max(v for _, v in items) or 1
-    bar_h, label_w = 22, 150
+    bar_h, label_w = 22, 135
     height = bar_h * len(items) + 30
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
@@ -178,7 +178,7 @@ def bar_chart(items: list[tuple[str, int]], title: str, width: int = 640) -> str
     ]
     for i, (label, value) in enumerate(items):
         y = 24 + i * bar_h
-        w = max(1, int((width - label_w - 60) * value / top))
+        w = max(1, int((width - label_w - 44) * value / top))
         parts.append(
             f'<text x="0" y="{y + 15}" class="l">{escape(label)}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{w}" height="{bar_h - 6}" class="b"/>'
