@@ -2,11 +2,13 @@
 SHELL := /bin/bash
 VENV := .venv
 PORT ?= 8080
+HUB_PORT ?= 8090
 
 .PHONY: demo test setup setup-test lint format hardware-test image image-test clean
 
+# The sim kiosk on 127.0.0.1:$(PORT) and, beside it, a local office hub on 127.0.0.1:$(HUB_PORT).
 demo: setup
-	$(VENV)/bin/appliance run --profile sim --port $(PORT)
+	@scripts/demo.sh $(PORT) $(HUB_PORT)
 
 test: setup-test
 	$(VENV)/bin/ruff check .

@@ -196,6 +196,47 @@ def cmd_pull(args: Any) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args: Any) -> int:
+    import sys
+
+    from appliance.hub.db import open_engine
+    from appliance.hub.demo import prepare
+    from appliance.hub.server import serve
+
+    hub_dir = args.kiosk_state / "hub"
+    settings = HubSettings(
+        database_url=f"sqlite:///{(hub_dir / 'hub.db').resolve()}",
+        host="127.0.0.1",
+        port=args.port,
+        secure_cookies=False,  # plain HTTP on loopback: the demo only
+    )
+    setup_logging("WARNING")
+    engine = open_engine(settings.database_url)
+    info = prepare(engine, args.kiosk_state, hub_dir)
+    url = f"http://127.0.0.1:{args.port}"
+    print(
+        f"\n== Demo office hub: {url}/  (officers "
+        f"{', '.join(f'{u} ({r})' for u, r in info['officers'].items())}; "
+        f"password {info['password']})\n"
+        f"   pull + unseal: appliance hub pull --url {url} --user demo-records "
+        f"--password-file {info['password_file']} --out /tmp/pulled --devices-out /tmp/devices\n"
+        f"                  appliance unseal /tmp/pulled/*.ccsb --key "
+        f"{args.kiosk_state}/demo-office-key/office_x25519.pem --devices /tmp/devices\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(engine, settings, stop)
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
 def _common(p) -> None:
     from appliance.cli import add_json_flag
 
@@ -258,6 +299,11 @@ def register(sub) -> None:
     p = hs.add_parser("purge", help="delete ciphertext and heartbeats past retention")
     _common(p)
     p.set_defaults(func=cmd_purge)
+
+    p = hs.add_parser("demo", help="the local demo hub beside the sim kiosk (make demo)")
+    p.add_argument("--kiosk-state", type=Path, default=Path(".state"), help="sim kiosk state")
+    p.add_argument("--port", type=int, default=8090)
+    p.set_defaults(func=cmd_demo)
 
     p = hs.add_parser("pull", help="records officer: download new bundles from the hub")
     p.add_argument("--url", required=True, help="the hub, e.g. https://hub.office.example")

@@ -106,6 +106,24 @@ def revoke_device(engine: Engine, name: str, now: float | None = None) -> dict[s
     return {**get_device(engine, name), "already_revoked": False}  # type: ignore[dict-item]
 
 
+def rotate_token(engine: Engine, name: str) -> str:
+    """Issue a new token for a kiosk (the old one stops working at once); returns it."""
+    token = secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        res = conn.execute(
+            update(devices).where(devices.c.name == name).values(token_sha256=token_hash(token))
+        )
+    if res.rowcount == 0:
+        raise NotFound(f"no device named {name!r}")
+    return token
+
+
+def device_by_key(engine: Engine, key_id_: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(devices).where(devices.c.key_id == key_id_)).first()
+    return _public(row) if row else None
+
+
 def _public(row: Any) -> dict[str, Any]:
     d = dict(row._mapping)
     d.pop("token_sha256", None)
