@@ -26,7 +26,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from appliance.cli_output import EXIT_OK, emit, fail
+from appliance.cli_output import EXIT_DEVICE, EXIT_OK, emit, fail
 from appliance.errors import InvalidInput
 from appliance.hub.config import HubSettings, load_settings
 from appliance.hub.names import PROFILES, ROLES
@@ -237,6 +237,28 @@ def cmd_demo(args: Any) -> int:
     return EXIT_OK
 
 
+HUB_EXTRA = ("sqlalchemy", "alembic", "psycopg", "jinja2")
+
+
+def _needs_extra(fn: Any) -> Any:
+    """A clear error instead of a traceback where the ``hub`` extra is not installed."""
+
+    def run(args: Any) -> int:
+        try:
+            return fn(args)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in HUB_EXTRA:
+                raise
+            return fail(
+                args,
+                "hub_extra_missing",
+                f"the office hub needs the hub extra (pip install 'cccd-appliance[hub]'): {exc}",
+                EXIT_DEVICE,
+            )
+
+    return run
+
+
 def _common(p) -> None:
     from appliance.cli import add_json_flag
 
@@ -257,11 +279,11 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, help="listen port (overrides the config)")
     p.add_argument("--reuse-port", action="store_true", help="share the port with other processes")
     p.add_argument("--log-level", default="INFO")
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=_needs_extra(cmd_serve))
 
     p = hs.add_parser("migrate", help="create or upgrade the database schema")
     _common(p)
-    p.set_defaults(func=cmd_migrate)
+    p.set_defaults(func=_needs_extra(cmd_migrate))
 
     p = hs.add_parser("register", help="register a kiosk; prints its upload token once")
     _common(p)
@@ -271,18 +293,18 @@ def register(sub) -> None:
     p.add_argument("--commune", required=True, help="5-digit commune code")
     p.add_argument("--profile", required=True, choices=PROFILES)
     p.add_argument("--token-out", type=Path, help="also write the token to this file (0600)")
-    p.set_defaults(func=cmd_register)
+    p.set_defaults(func=_needs_extra(cmd_register))
 
     p = hs.add_parser("revoke", help="revoke a kiosk: its uploads are refused from now on")
     _common(p)
     p.add_argument("name")
-    p.set_defaults(func=cmd_revoke)
+    p.set_defaults(func=_needs_extra(cmd_revoke))
 
     p = hs.add_parser("devices", help="list the register, or export it for `appliance unseal`")
     _common(p)
     p.add_argument("--export", type=Path, help="write <name>.pub files here (unseal --devices)")
     p.add_argument("--include-revoked", action="store_true", help="export revoked kiosks too")
-    p.set_defaults(func=cmd_devices)
+    p.set_defaults(func=_needs_extra(cmd_devices))
 
     off = hs.add_parser("officer", help="officer accounts")
     osub = off.add_subparsers(dest="officer_command", required=True, parser_class=_Parser)
@@ -291,19 +313,19 @@ def register(sub) -> None:
     p.add_argument("username")
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--password-file", type=Path, help="file holding the password")
-    p.set_defaults(func=cmd_officer_add)
+    p.set_defaults(func=_needs_extra(cmd_officer_add))
     p = osub.add_parser("list", help="list officer accounts")
     _common(p)
-    p.set_defaults(func=cmd_officer_list)
+    p.set_defaults(func=_needs_extra(cmd_officer_list))
 
     p = hs.add_parser("purge", help="delete ciphertext and heartbeats past retention")
     _common(p)
-    p.set_defaults(func=cmd_purge)
+    p.set_defaults(func=_needs_extra(cmd_purge))
 
     p = hs.add_parser("demo", help="the local demo hub beside the sim kiosk (make demo)")
     p.add_argument("--kiosk-state", type=Path, default=Path(".state"), help="sim kiosk state")
     p.add_argument("--port", type=int, default=8090)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=_needs_extra(cmd_demo))
 
     p = hs.add_parser("pull", help="records officer: download new bundles from the hub")
     p.add_argument("--url", required=True, help="the hub, e.g. https://hub.office.example")
