@@ -40,7 +40,8 @@ class TempPostgres:
     ``new_database()`` gives each test its own empty database.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable  # fsync on (benchmarks); off for tests, which need no crash safety
         bindir = postgres_bin()
         if bindir is None:
             raise FileNotFoundError("PostgreSQL server binaries not found (apt install postgresql)")
@@ -73,9 +74,10 @@ class TempPostgres:
             "UTF8",
             "--no-sync",
         )
+        fsync = "on" if self.durable else "off"
         opts = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
-            "-c max_connections=200 -c shared_buffers=64MB"
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync={fsync} "
+            "-c max_connections=200 -c shared_buffers=128MB"
         )
         self._run(
             str(self.bin / "pg_ctl"),
