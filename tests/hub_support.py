@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from appliance.store.bundle import seal
@@ -11,6 +12,12 @@ from appliance.store.keys import ensure_device_key, load_public_key
 from appliance.store.testing import office_keys
 
 PROFILE = "commune-kiosk"
+VN = timezone(timedelta(hours=7))
+
+
+def local_now() -> datetime:
+    """Now in Vietnam's time (the hub's default [hub] utc_offset_hours)."""
+    return datetime.now(VN)
 
 
 class Kiosk:
@@ -27,7 +34,7 @@ class Kiosk:
         office_pub,
         bundle_id: str | None = None,
         note: str = "test",
-        created_at: str = "2026-12-07T10:00:00+07:00",
+        created_at: str | None = None,
     ) -> bytes:
         return seal(
             "capture",
@@ -36,7 +43,7 @@ class Kiosk:
             device_key=self.key,
             office_key=office_pub,
             bundle_id=bundle_id or os.urandom(16).hex(),
-            created_at=created_at,
+            created_at=created_at or local_now().isoformat(timespec="seconds"),
             clock_synced=True,
         )
 

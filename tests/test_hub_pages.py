@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient, TestServer
-from hub_support import Kiosk, office, register
+from hub_support import Kiosk, local_now, office, register
 
 from appliance.hub.auth import add_officer
 from appliance.hub.config import HubSettings
@@ -44,8 +45,8 @@ def hub(hub_engine, tmp_path):
         dev,
         {
             "seq": 1,
-            "sent_ts": 1.0,
-            "period": [0, 1.0],
+            "sent_ts": time.time(),
+            "period": [time.time() - 60, time.time()],
             "health": {
                 "outbox_depth": 3,
                 "clock_synchronized": True,
@@ -166,7 +167,8 @@ async def test_pages_show_the_fleet_campaign_and_csv(hub):
         assert "<svg" in html and "Captures per commune per day" in html
         assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
         csv_text = (await (await c.get("/campaign.csv?table=captures")).read()).decode("utf-8-sig")
-        assert csv_text.splitlines() == ["day,commune_code,captures", "2026-12-07,00004,1"]
+        today = local_now().date().isoformat()
+        assert csv_text.splitlines() == ["day,commune_code,captures", f"{today},00004,1"]
         csv_text = (await (await c.get("/campaign.csv?table=verifications")).read()).decode(
             "utf-8-sig"
         )

@@ -48,6 +48,7 @@ async def test_pull_verify_mark_received_then_purge(tmp_path, hub_db_url):
             out_dir,
             ca_file=tls["ca"],
             devices_out=tmp_path / "devices",
+            page=2,  # pages on until every new bundle is in
         )
         assert got["pulled"] == 3 and sorted(got["bundle_ids"]) == sorted(sent)
         again = await asyncio.to_thread(

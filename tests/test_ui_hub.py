@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hub_support import Kiosk, office
+from hub_support import Kiosk, local_now, office
 from support import APPLIANCE, free_port, wait_http
 
 from appliance.hub.auth import add_officer
@@ -66,7 +67,8 @@ def seed(engine, tmp_path: Path) -> None:
         )["token"]
         for day in range(5):
             for _ in range((i + 1) * (day + 2) % 7 + 1):
-                data = k.bundle(pub, created_at=f"2026-12-0{day + 3}T09:00:00+07:00")
+                when = local_now() - timedelta(days=4 - day)
+                data = k.bundle(pub, created_at=when.replace(hour=9).isoformat())
                 ingest(engine, Upload(None, k.headers(data), data))
         dev = get_device(engine, name)
         if name == "field-kit-07":

@@ -35,6 +35,8 @@ class HubSettings:
     backlog_warn: int = 20  # outbox depth that makes a kiosk a problem
     disk_warn_bytes: int = 1024**3
     secure_cookies: bool = True  # set False only for plain-HTTP loopback (the demo)
+    utc_offset_hours: float = 7.0  # local time of the campaign's days and hours (Vietnam: +7)
+    campaign_days: int = 31  # how far back the campaign page and CSV look
 
 
 def _coerce(raw: str, tp: type, key: str) -> Any:

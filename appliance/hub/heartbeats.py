@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from appliance.errors import InvalidInput
+from appliance.hub.counts import add, beat_items, local_hour
 from appliance.hub.schema import device_state, heartbeats
 
 MAX_BEAT_BYTES = 64 * 1024
@@ -57,9 +58,16 @@ def parse_beat(raw: bytes) -> dict[str, Any]:
 
 
 def accept_beat(
-    engine: Engine, device: dict[str, Any], beat: dict[str, Any], now: float | None = None
+    engine: Engine,
+    device: dict[str, Any],
+    beat: dict[str, Any],
+    now: float | None = None,
+    utc_offset_h: float = 7.0,
 ) -> tuple[int, dict[str, Any]]:
     now = time.time() if now is None else now
+    period = beat.get("period")
+    end = period[1] if isinstance(period, list) and len(period) == 2 else beat["sent_ts"]
+    hour = local_hour(float(end) if isinstance(end, int | float) else now, utc_offset_h)
     body = json.dumps(beat, separators=(",", ":"), ensure_ascii=False)
     try:
         with engine.begin() as conn:
@@ -80,6 +88,7 @@ def accept_beat(
                 )
                 .values(last_seq=beat["seq"], last_ts=now, body=body)
             )
+            add(conn, hour, device["id"], beat_items(beat.get("counters") or {}))
     except IntegrityError:
         return 200, {"seq": beat["seq"], "duplicate": True}
     return 201, {"seq": beat["seq"], "duplicate": False}

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from appliance.errors import InvalidInput
+from appliance.hub.counts import add, hour_of_iso
 from appliance.hub.errors import DeviceRefused, RefusedBundle
 from appliance.hub.registry import device_for_token, parse_public_key
 from appliance.hub.schema import bundles
@@ -98,7 +99,12 @@ def _verify(upload: Upload, device: dict[str, Any], office_key_id: str | None) -
 
 
 def ingest(
-    engine: Engine, upload: Upload, *, office_key_id: str | None = None, now: float | None = None
+    engine: Engine,
+    upload: Upload,
+    *,
+    office_key_id: str | None = None,
+    now: float | None = None,
+    utc_offset_h: float = 7.0,
 ) -> tuple[int, dict[str, Any]]:
     """Check and keep one bundle: (HTTP status, JSON body). Raises the typed refusals."""
     with engine.connect() as conn:
@@ -115,6 +121,9 @@ def ingest(
     try:
         with engine.begin() as conn:
             conn.execute(bundles.insert().values(**row))
+            if meta["kind"] == "capture":
+                hour = hour_of_iso(meta["created_at"], utc_offset_h)
+                add(conn, hour, device["id"], [("capture", "", 1)])
         return 201, {"bundle_id": meta["bundle_id"], "duplicate": False}
     except IntegrityError:
         pass  # the id exists (perhaps inserted by another process a moment ago)

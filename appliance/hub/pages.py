@@ -210,8 +210,8 @@ async def kiosk_revoke(request: web.Request) -> web.StreamResponse:
 
 
 async def _campaign_data(request: web.Request) -> dict[str, Any]:
-    caps = await db(request, stats.captures_per_commune_day)
-    cnt = await db(request, stats.counters)
+    caps = await db(request, stats.captures_per_commune_day, request.app[SETTINGS])
+    cnt = await db(request, stats.counters, request.app[SETTINGS])
     return {"captures": caps, **cnt}
 
 

@@ -78,6 +78,23 @@ def _write_durably(path: Path, data: bytes) -> None:
         os.close(dfd)
 
 
+def _fetch_one(client: _Client, folder: Path, item: dict, written: list, refused: list) -> None:
+    bid = item["bundle_id"]
+    data, headers = client.request("GET", f"/api/bundles/{bid}")
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        if digest != item["sha256"] or headers.get("X-Bundle-SHA256") != item["sha256"]:
+            raise InvalidInput("SHA-256 does not match the hub's record", code="sha256_mismatch")
+        if parse(data).header["bundle_id"] != bid:
+            raise InvalidInput("bundle names another id", code="id_mismatch")
+    except InvalidInput as exc:
+        refused.append({"bundle_id": bid, "code": exc.code, "message": exc.message})
+        return
+    _write_durably(folder / f"{bid}{FILE_SUFFIX}", data)
+    client.request("POST", f"/api/bundles/{bid}/received", b"", {"X-Bundle-SHA256": digest})
+    written.append(bid)
+
+
 def pull(
     url: str,
     user: str,
@@ -87,11 +104,12 @@ def pull(
     since: str | None = None,
     ca_file: str | Path | None = None,
     devices_out: str | Path | None = None,
+    page: int = 500,
 ) -> dict[str, Any]:
-    query = ""
+    since_ts: float | None = None
     if since:
         try:
-            query = f"?all=1&since={datetime.fromisoformat(since).timestamp()}"
+            since_ts = datetime.fromisoformat(since).timestamp()
         except ValueError:
             raise InvalidInput(f"--since must be ISO 8601, not {since!r}", code="usage") from None
     client = _Client(url, ca_file)
@@ -100,25 +118,27 @@ def pull(
     ]
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    listing = client.json("GET", f"/api/bundles{query}")["bundles"]
-    written, refused = [], []
-    for item in listing:
-        bid = item["bundle_id"]
-        data, headers = client.request("GET", f"/api/bundles/{bid}")
-        digest = hashlib.sha256(data).hexdigest()
-        try:
-            if digest != item["sha256"] or headers.get("X-Bundle-SHA256") != item["sha256"]:
-                raise InvalidInput(
-                    "SHA-256 does not match the hub's record", code="sha256_mismatch"
-                )
-            if parse(data).header["bundle_id"] != bid:
-                raise InvalidInput("bundle names another id", code="id_mismatch")
-        except InvalidInput as exc:
-            refused.append({"bundle_id": bid, "code": exc.code, "message": exc.message})
-            continue
-        _write_durably(folder / f"{bid}{FILE_SUFFIX}", data)
-        client.request("POST", f"/api/bundles/{bid}/received", b"", {"X-Bundle-SHA256": digest})
-        written.append(bid)
+    written: list[str] = []
+    refused: list[dict[str, str]] = []
+    seen: set[str] = set()
+    cursor = since_ts
+    while True:  # pages of at most `page` bundles, oldest first
+        query = f"?limit={page}"
+        if cursor is not None:
+            query += f"&since={cursor!r}"
+        if since_ts is not None:
+            query += "&all=1"
+        listing = [
+            b
+            for b in client.json("GET", f"/api/bundles{query}")["bundles"]
+            if b["bundle_id"] not in seen
+        ]
+        if not listing:
+            break
+        for item in listing:
+            seen.add(item["bundle_id"])
+            _fetch_one(client, folder, item, written, refused)
+        cursor = listing[-1]["received_ts"]
     result: dict[str, Any] = {"out": str(folder), "pulled": len(written), "bundle_ids": written}
     if refused:
         result["refused"] = refused

@@ -36,13 +36,18 @@ LIST_COLUMNS = (
 def list_bundles(
     engine: Engine, *, since: float | None = None, include_pulled: bool = False, limit: int = 500
 ) -> list[dict[str, Any]]:
-    """Bundles received after ``since`` (hub clock), oldest first; by default only new ones."""
+    """Bundles received at or after ``since`` (hub clock), oldest first; by default only those
+    not yet marked received. At most ``limit``: page on with the last one's ``received_ts``."""
     q = select(*LIST_COLUMNS).join(devices, devices.c.id == bundles.c.device_id)
     if since is not None:
-        q = q.where(bundles.c.received_ts > since)
+        q = q.where(bundles.c.received_ts >= since)
     if not include_pulled:
         q = q.where(bundles.c.pulled_ts.is_(None))
-    q = q.where(bundles.c.purged_ts.is_(None)).order_by(bundles.c.received_ts).limit(limit)
+    q = (
+        q.where(bundles.c.purged_ts.is_(None))
+        .order_by(bundles.c.received_ts, bundles.c.bundle_id)
+        .limit(limit)
+    )
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(q).all()]
 

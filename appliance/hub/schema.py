@@ -110,3 +110,15 @@ login_failures = Table(
     Column("ts", Float, nullable=False),
     Index("ix_login_failures_user", "username", "ts"),
 )
+
+# Campaign figures, summed as bundles and heartbeats arrive (revision 0002), so the pages never
+# scan the history: one row per (local hour, kiosk, metric, key).
+counts = Table(
+    "counts",
+    metadata,
+    Column("hour", String(13), primary_key=True),  # "YYYY-MM-DD HH", [hub] utc_offset_hours
+    Column("device_id", Integer, ForeignKey("devices.id"), primary_key=True),
+    Column("metric", String(20), primary_key=True),  # capture | verification | checkin | age_band
+    Column("key", String(40), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)

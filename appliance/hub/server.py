@@ -78,16 +78,22 @@ async def put_bundle(request: web.Request) -> web.Response:
     body = await request.read()
     upload = Upload(request.match_info.get("bundle_id"), dict(request.headers), body)
     status, out = await db(
-        request, ingest, upload, office_key_id=request.app[OFFICE_KEY_ID] or None
+        request,
+        ingest,
+        upload,
+        office_key_id=request.app[OFFICE_KEY_ID] or None,
+        utc_offset_h=settings.utc_offset_hours,
     )
     return web.json_response({"ok": True, **out}, status=status)
 
 
 async def post_heartbeat(request: web.Request) -> web.Response:
+    offset = request.app[SETTINGS].utc_offset_hours
+
     def run(engine: Engine, auth_header: str | None, raw: bytes) -> tuple[int, dict]:
         with engine.connect() as conn:
             device = device_for_token(conn, auth_header)
-        return accept_beat(engine, device, parse_beat(raw))
+        return accept_beat(engine, device, parse_beat(raw), utc_offset_h=offset)
 
     raw = await request.read()
     status, out = await db(request, run, request.headers.get("Authorization"), raw)
@@ -133,11 +139,16 @@ async def api_bundles(request: web.Request) -> web.Response:
         since_ts = float(since) if since else None
     except ValueError:
         raise InvalidInput("since must be a Unix time", code="usage") from None
+    try:
+        limit = min(1000, max(1, int(request.query.get("limit", "500"))))
+    except ValueError:
+        raise InvalidInput("limit must be a number", code="usage") from None
     rows = await db(
         request,
         records.list_bundles,
         since=since_ts,
         include_pulled=request.query.get("all") == "1",
+        limit=limit,
     )
     return web.json_response({"ok": True, "bundles": rows})
 

@@ -1,8 +1,9 @@
 """The fleet and campaign figures the pages show, and small inline SVG bar charts.
 
-Fleet: each kiosk's latest heartbeat and what is wrong with it (problems first). Campaign:
-captures per commune per day (from the bundles' clear headers), verifications by result and
-check-ins per hour and by age band (from the heartbeats' counters).
+Fleet: each kiosk's latest heartbeat and what is wrong with it (problems first). Campaign, over
+the last ``campaign_days``, from the counts summed at ingest (:mod:`appliance.hub.counts`):
+captures per commune per day (the bundles' clear headers), verifications by result and
+check-ins per hour and by age band (the heartbeats' counters).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from appliance.hub.config import HubSettings
-from appliance.hub.schema import bundles, device_state, devices, heartbeats
+from appliance.hub.counts import local_hour
+from appliance.hub.schema import counts, device_state, devices, heartbeats
 
 
 def problems_of(
@@ -112,54 +113,50 @@ def history(engine: Engine, device_id: int, limit: int = 200) -> list[dict[str, 
     return out
 
 
-def captures_per_commune_day(engine: Engine) -> list[dict[str, Any]]:
-    day = func.substr(bundles.c.created_at, 1, 10)
+def _since_hour(settings: HubSettings, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    return local_hour(now - settings.campaign_days * 86400, settings.utc_offset_hours)
+
+
+def captures_per_commune_day(engine: Engine, settings: HubSettings) -> list[dict[str, Any]]:
+    """Captures per commune per local day, from the counts made as bundles arrived."""
+    day = func.substr(counts.c.hour, 1, 10)
     with engine.connect() as conn:
         rows = conn.execute(
-            select(day.label("day"), devices.c.commune_code, func.count().label("n"))
-            .join(devices, devices.c.id == bundles.c.device_id)
-            .where(bundles.c.kind == "capture")
+            select(day.label("day"), devices.c.commune_code, func.sum(counts.c.n).label("n"))
+            .join(devices, devices.c.id == counts.c.device_id)
+            .where(counts.c.metric == "capture", counts.c.hour >= _since_hour(settings))
             .group_by(day, devices.c.commune_code)
             .order_by(day, devices.c.commune_code)
         ).all()
-    return [dict(r._mapping) for r in rows]
+    return [{"day": r.day, "commune_code": r.commune_code, "n": int(r.n)} for r in rows]
 
 
-def counters(engine: Engine, since: float = 0.0) -> dict[str, Any]:
-    """Sums of the heartbeat counters: verifications, check-ins per site per hour, age bands."""
+def counters(engine: Engine, settings: HubSettings) -> dict[str, Any]:
+    """Verifications by result, check-ins per site per hour, by decision and by age band."""
+    since = _since_hour(settings)
     with engine.connect() as conn:
         rows = conn.execute(
-            select(heartbeats.c.body, devices.c.site)
-            .join(devices, devices.c.id == heartbeats.c.device_id)
-            .where(heartbeats.c.received_ts >= since)
+            select(counts.c.metric, counts.c.key, func.sum(counts.c.n).label("n"))
+            .where(counts.c.metric != "capture", counts.c.hour >= since)
+            .group_by(counts.c.metric, counts.c.key)
         ).all()
-    verifications: dict[str, int] = defaultdict(int)
-    decisions: dict[str, int] = defaultdict(int)
-    bands: dict[str, int] = defaultdict(int)
-    per_hour: dict[tuple[str, str], int] = defaultdict(int)
+        hourly = conn.execute(
+            select(devices.c.site, counts.c.hour, func.sum(counts.c.n).label("n"))
+            .join(devices, devices.c.id == counts.c.device_id)
+            .where(counts.c.metric == "checkin", counts.c.hour >= since)
+            .group_by(devices.c.site, counts.c.hour)
+            .order_by(counts.c.hour, devices.c.site)
+        ).all()
+    by: dict[str, dict[str, int]] = defaultdict(dict)
     for r in rows:
-        beat = json.loads(r.body)
-        c = beat.get("counters", {})
-        for k, v in (c.get("verifications") or {}).items():
-            verifications[k] += int(v)
-        ch = c.get("checkins") or {}
-        n = 0
-        for k, v in (ch.get("by_decision") or {}).items():
-            decisions[k] += int(v)
-            n += int(v)
-        for k, v in (ch.get("by_age_band") or {}).items():
-            bands[k] += int(v)
-        if n:
-            end = (beat.get("period") or [0, beat.get("sent_ts", 0)])[1]
-            hour = datetime.fromtimestamp(float(end)).astimezone().strftime("%Y-%m-%d %H:00")
-            per_hour[(r.site, hour)] += n
+        by[r.metric][r.key] = int(r.n)
     return {
-        "verifications": dict(verifications),
-        "checkin_decisions": dict(decisions),
-        "age_bands": dict(sorted(bands.items())),
+        "verifications": by.get("verification", {}),
+        "checkin_decisions": by.get("checkin", {}),
+        "age_bands": dict(sorted(by.get("age_band", {}).items())),
         "checkins_per_hour": [
-            {"site": s, "hour": h, "n": n}
-            for (s, h), n in sorted(per_hour.items(), key=lambda x: (x[0][1], x[0][0]))
+            {"site": r.site, "hour": f"{r.hour}:00", "n": int(r.n)} for r in hourly
         ],
     }
 
