@@ -142,3 +142,19 @@ async def test_service_runs_heartbeats_when_an_upload_url_is_set(tmp_path):
         stop.set()
         await asyncio.wait_for(task, 5)
         assert len(queued(store)) >= 2  # nobody listens on port 9: they wait in order
+
+
+async def test_a_finished_verification_is_counted_for_the_next_beat():
+    from test_workflow_fakes import Driver
+    from test_workflow_others import start_verification
+
+    take_verifications()
+    async with Driver() as d:
+        await start_verification(d)
+        await d.screen("verify.tap")
+        d.adapters.card.set()
+        await d.screen("verify.result")
+        d.send("done")
+        await d.screen("home")
+    assert take_verifications() == {"genuine": 1}
+    assert take_verifications() == {}  # taken once, for one beat
