@@ -7,15 +7,18 @@ processes), on a fresh database: ``--kiosks`` kiosks (default 200) are registere
   exactly the outbox's PUT with its headers), all kiosks at once, each one bundle at a time,
   retrying the same Idempotency-Key after a failure: **bundles/s**;
 * phase 2: every kiosk sends a day of heartbeats at ``--heartbeat-s`` (default 600 s, so 144
-  each), all kiosks at once: **heartbeats/s** and **heartbeat p50/p99 latency**.
+  each), all kiosks at once as fast as answered (a closed loop): **heartbeats/s**, and the
+  p50/p99 latency at that saturation;
+* phase 3: ``--paced-s`` seconds of heartbeats at the province's real rate (2,000 kiosks, one a
+  minute each: 33 a second), an open loop: **heartbeat p99 at the province's load**.
 
 Each configuration has ``--budget-s`` (default 180 s); a phase cut short says so
 (``complete: false``). Afterwards the database is read back: ``lost`` = acknowledged bundles
 absent (or with other bytes), ``duplicated`` = a bundle id answered 201 twice or stored twice.
 Alternatives are compared as ratios in the same run. ``target`` checks a province of 2,000
-kiosks x 200 captures/day (and one heartbeat a minute each) against one PostgreSQL process's
-measured capacity: the share must be under 5 %. PostgreSQL runs with fsync on; SQLite with
-``synchronous=FULL``; both on this machine's temporary folder.
+kiosks x 200 captures/day against one PostgreSQL process's measured bundle capacity (the share
+must be under 5 %), and reports the share the province's heartbeats (one a minute) add.
+PostgreSQL runs with fsync on; SQLite with ``synchronous=FULL``; both in the temporary folder.
 """
 
 from __future__ import annotations
@@ -130,19 +133,49 @@ async def _beats(session, base, kiosk, n, deadline, stats) -> None:
             stats["beat_errors"] += 1
 
 
-async def _load(base: str, fleet: list[dict], beats: int, budget_s: float) -> dict[str, Any]:
+async def _paced(session, base, fleet, first_seq, rate, seconds, stats) -> None:
+    """Heartbeats at a fixed total ``rate``/s spread over the kiosks (an open loop)."""
+    n = int(rate * seconds)
+    t0 = time.monotonic()
+    tasks = []
+
+    async def one(i: int) -> None:
+        k = fleet[i % len(fleet)]
+        seq = first_seq + i // len(fleet)
+        body = {"seq": seq, "sent_ts": time.time(), "period": [0, 0], "health": {}, "counters": {}}
+        t = time.perf_counter()
+        try:
+            async with session.post(
+                f"{base}/heartbeats", json=body, headers={"Authorization": f"Bearer {k['token']}"}
+            ) as r:
+                await r.read()
+                if r.status in (200, 201):
+                    stats["paced"].append((time.perf_counter() - t) * 1000)
+        except (aiohttp.ClientError, TimeoutError):
+            stats["beat_errors"] += 1
+
+    for i in range(n):
+        await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+
+
+async def _load(
+    base: str, fleet: list[dict], beats: int, budget_s: float, paced_s: float
+) -> dict[str, Any]:
     stats: dict[str, Any] = {
         "status": Counter(),
         "created": Counter(),
         "acked": {},
         "errors": Counter(),
         "latency": [],
+        "paced": [],
         "beat_errors": 0,
         "cut": False,
     }
     timeout = aiohttp.ClientTimeout(total=60)
     start = time.monotonic()
-    deadline = start + budget_s
+    deadline = start + budget_s - paced_s
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=len(fleet)), timeout=timeout
     ) as session:
@@ -158,6 +191,8 @@ async def _load(base: str, fleet: list[dict], beats: int, budget_s: float) -> di
         t1 = time.monotonic()
         await asyncio.gather(*(_beats(session, base, k, beats, deadline, stats) for k in fleet))
         t2 = time.monotonic()
+        rate = PROVINCE_KIOSKS / PROVINCE_BEAT_S
+        await _paced(session, base, fleet, beats + 1, rate, paced_s, stats)
     stats["bundle_s"], stats["beat_s"] = t1 - start, t2 - t1
     return stats
 
@@ -224,7 +259,7 @@ def run_config(engine: str, procs: int, db_url: str, fleet: list[dict], args: An
     try:
         asyncio.run(_wait_ready(base, hubs))
         beats = int(86400 / args.heartbeat_s)
-        stats = asyncio.run(_load(base, fleet, beats, args.budget_s))
+        stats = asyncio.run(_load(base, fleet, beats, args.budget_s, args.paced_s))
     finally:
         for h in hubs:
             h.terminate()
@@ -253,11 +288,15 @@ def run_config(engine: str, procs: int, db_url: str, fleet: list[dict], args: An
         "bundles_per_s": round(len(acked) / stats["bundle_s"], 1) if stats["bundle_s"] else 0,
         "mb_per_s": round(len(acked) * args.size / 1e6 / stats["bundle_s"], 1),
         "heartbeats_acked": len(lat),
-        "heartbeats_stored": beat_rows,
+        "heartbeats_stored": beat_rows,  # both heartbeat phases
+        "heartbeats_lost": max(0, len(lat) + len(stats["paced"]) - beat_rows),
         "heartbeats_per_s": round(len(lat) / stats["beat_s"], 1) if stats["beat_s"] else 0,
         "heartbeat_p50_ms": round(_quantile(lat, 0.5), 1),
         "heartbeat_p99_ms": round(_quantile(lat, 0.99), 1),
         "heartbeat_mean_ms": round(statistics.fmean(lat), 1) if lat else None,
+        "province_rate_heartbeats": len(stats["paced"]),
+        "province_rate_heartbeat_p50_ms": round(_quantile(stats["paced"], 0.5), 1),
+        "province_rate_heartbeat_p99_ms": round(_quantile(stats["paced"], 0.99), 1),
         "errors": {str(k): v for k, v in stats["errors"].items()},
         "complete": not stats["cut"] and len(acked) == total,
         "wall_s": round(stats["bundle_s"] + stats["beat_s"], 1),
@@ -317,9 +356,13 @@ def cmd_bench_hub(args: Any) -> int:
     }
     ref = by.get(("postgresql", 1))
     if ref and ref["bundles_per_s"] and ref["heartbeats_per_s"]:
-        share = need_bundles / ref["bundles_per_s"] + need_beats / ref["heartbeats_per_s"]
+        captures = need_bundles / ref["bundles_per_s"]
+        beats_share = need_beats / ref["heartbeats_per_s"]
         target.update(
-            share_of_one_postgresql_process=round(share, 4), meets_target=share < TARGET_SHARE
+            captures_share_of_one_postgresql_process=round(captures, 4),
+            meets_target=captures < TARGET_SHARE,
+            heartbeats_share_of_one_postgresql_process=round(beats_share, 4),
+            captures_and_heartbeats_share=round(captures + beats_share, 4),
         )
     result = {
         "ok": True,

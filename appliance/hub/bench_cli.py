@@ -22,6 +22,12 @@ def register_bench(bench_sub) -> None:
     p.add_argument("--size", type=int, default=200_000, help="payload bytes per bundle")
     p.add_argument("--heartbeat-s", type=float, default=600.0, help="a day of beats at this rate")
     p.add_argument("--budget-s", type=float, default=180.0, help="time limit per configuration")
+    p.add_argument(
+        "--paced-s",
+        type=float,
+        default=20.0,
+        help="seconds of heartbeats at the province's rate (2,000 kiosks, one a minute)",
+    )
     p.add_argument("--engines", default="sqlite,postgresql")
     p.add_argument("--record", type=Path, help="also write the result under DIR (benchmarks/)")
     add_json_flag(p)
