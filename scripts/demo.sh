@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 port=${1:-8080}
 hub_port=${2:-8090}
 state=.state
+# The sim kiosk's signing key first, so that the hub can register it before the kiosk starts.
+.venv/bin/appliance keys device --profile sim --state-dir "$state" --json >/dev/null
 .venv/bin/appliance hub demo --kiosk-state "$state" --port "$hub_port" &
 hub=$!
 trap 'kill "$hub" 2>/dev/null || true; wait "$hub" 2>/dev/null || true' EXIT

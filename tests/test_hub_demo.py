@@ -36,6 +36,13 @@ def test_demo_kiosk_to_hub_to_workstation(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
     env["APPLIANCE_STATE_DIR"] = str(state)
     env["APPLIANCE_CONFIG_DIR"] = str(tmp_path / "etc")
+    subprocess.run(
+        [*APPLIANCE, "keys", "device", "--profile", "sim", "--state-dir", str(state), "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     hub = subprocess.Popen(
         [*APPLIANCE, "hub", "demo", "--kiosk-state", str(state), "--port", str(hub_port)],
         env=env,

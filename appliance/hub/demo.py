@@ -1,6 +1,7 @@
 """``appliance hub demo``: the local hub ``make demo`` starts beside the sim kiosk.
 
-SQLite under ``<kiosk state>/hub/``, the sim kiosk's device key registered as ``sim-kiosk`` (its
+SQLite under ``<kiosk state>/hub/``, the sim kiosk's device key (made beforehand by
+``appliance keys device``, which ``make demo`` runs) registered as ``sim-kiosk`` (its
 token in ``hub/sim-kiosk.token``, which ``make demo`` gives the kiosk as its upload token), and
 three demo officers (``demo-tech``, ``demo-commander``, ``demo-records``) sharing one random
 password kept in ``hub/demo-password``. Everything is made once and reused on the next start.
@@ -15,15 +16,17 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from appliance.errors import InvalidInput
 from appliance.hub.auth import add_officer, list_officers
 from appliance.hub.registry import (
     device_by_key,
     get_device,
+    parse_public_key,
     register_device,
     revoke_device,
     rotate_token,
 )
-from appliance.store.keys import DEVICE_PUBLIC, KEYS_DIR, ensure_device_key
+from appliance.store.bundle import key_id
 
 OFFICERS = {"demo-tech": "technician", "demo-commander": "commander", "demo-records": "records"}
 KIOSK = "sim-kiosk"
@@ -33,17 +36,24 @@ def prepare(engine: Engine, kiosk_state: str | Path, hub_dir: str | Path) -> dic
     """Register the sim kiosk and the demo officers (idempotent); returns what to print."""
     hub_dir = Path(hub_dir)
     hub_dir.mkdir(parents=True, exist_ok=True)
-    key = ensure_device_key(kiosk_state)
-    pem = (Path(kiosk_state) / KEYS_DIR / DEVICE_PUBLIC).read_text()
+    pub = Path(kiosk_state) / "keys" / "device_ed25519.pub"
+    try:
+        pem = pub.read_text()
+    except OSError:
+        raise InvalidInput(
+            f"no kiosk key at {pub}: run `appliance keys device --profile sim` first",
+            code="no_device_key",
+        ) from None
+    kid = key_id(parse_public_key(pem))
     token_file = hub_dir / f"{KIOSK}.token"
-    mine = device_by_key(engine, key.key_id)
+    mine = device_by_key(engine, kid)
     token = None
     if mine is None:
         taken = get_device(engine, KIOSK)
         name = KIOSK
         if taken is not None:  # the kiosk's state was wiped: a new key under a new name
             revoke_device(engine, KIOSK)
-            name = f"{KIOSK}-{key.key_id[:8]}"
+            name = f"{KIOSK}-{kid[:8]}"
         token = register_device(
             engine,
             name=name,
@@ -71,5 +81,5 @@ def prepare(engine: Engine, kiosk_state: str | Path, hub_dir: str | Path) -> dic
         "password": password,
         "password_file": str(pw_file),
         "token_file": str(token_file),
-        "device_key_id": key.key_id,
+        "device_key_id": kid,
     }
