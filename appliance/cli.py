@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "appliance.pipeline.finger_cli",
     "appliance.pipeline.face_cli",
     "appliance.provision",
+    "appliance.update.cli",
     "appliance.benchcli",
 ]
 
