@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PORT ?= 8080
 
-.PHONY: demo test setup setup-test lint format hardware-test image image-test clean
+.PHONY: demo test setup setup-test lint format hardware-test image image-test bundle update-test clean
 
 demo: setup
 	$(VENV)/bin/appliance run --profile sim --port $(PORT)
@@ -33,6 +33,14 @@ image: setup
 
 image-test: image
 	image-build/boot-test.sh
+
+# A signed RAUC bundle of the image's root (UPDATE_KEY/UPDATE_CERT, VERSION): docs/updates.md.
+bundle:
+	image-build/bundle.sh
+
+# A/B update under QEMU (GRUB on AAVMF): install, trial boot, rollback, refusals, power cut.
+update-test:
+	image-build/update-test.sh
 
 clean:
 	rm -rf .state .pytest_cache test-artifacts

@@ -272,10 +272,9 @@ class UpdateConfig:
     manifest_url: str = ""  # the hub's signed update manifest; "" = updates from USB only
     channel: str = "stable"  # manifests for another channel are refused
     site: str = ""  # rollout site name in the manifest ("" = the manifest's default share)
-    keyring: str = "/etc/rauc/keyring.pem"  # the office's update-signing certificate(s)
+    keyring: str = "/etc/appliance/update-keyring.pem"  # office update-signing certificate(s)
     ca_file: str = ""  # CA bundle for the hub; "" = system trust store
     download_dir: str = ""  # "" = <state_dir>/update, on the data partition
-    poll_s: float = 3600.0  # how often the hub is asked (the timer's period)
     confirm_within_s: float = 300.0  # a trial boot must be healthy within this, or it is undone
     hold_s: float = 900.0  # the start screen refuses sessions at most this long for an install
     timeout_s: float = 30.0  # one HTTP read

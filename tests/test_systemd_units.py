@@ -16,15 +16,26 @@ UNITS = [
     "appliance-firstboot.service",
     "appliance-purge.service",
     "appliance-purge.timer",
+    "appliance-update-confirm.service",
+    "appliance-update.service",
+    "appliance-update.timer",
 ]
 # What the units run, as stand-ins in a temporary root for `systemd-analyze verify`.
-BINARIES = ["opt/appliance/venv/bin/appliance", "usr/bin/cage", "usr/bin/chromium", "bin/systemctl"]
+BINARIES = [
+    "opt/appliance/venv/bin/appliance",
+    "usr/bin/cage",
+    "usr/bin/chromium",
+    "bin/systemctl",
+    "bin/sh",
+]
 ENABLED = [
     ("sysinit.target", "systemd-timesyncd.service"),
     ("multi-user.target", "appliance.service"),
     ("multi-user.target", "appliance-firstboot.service"),
     ("multi-user.target", "kiosk.service"),
     ("timers.target", "appliance-purge.timer"),
+    ("multi-user.target", "appliance-update-confirm.service"),
+    ("timers.target", "appliance-update.timer"),
 ]
 ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed")

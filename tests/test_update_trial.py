@@ -125,6 +125,7 @@ def test_unhealthy_trial_is_marked_bad_reboots_into_the_old_slot_and_reports(tmp
         sleep=clock.sleep,
     )
     assert out == {"action": "rolled_back", "version": "0.3.0", "slot": "A"}
+    assert rauc.marks[-2:] == [("bad", "B"), ("good", "A")]
     assert state.last["result"] == "rolled_back" and "0.3.0" in state.last["message"]
     assert state.failed_versions() == ["0.3.0"] and state.pending is None
 
@@ -154,7 +155,9 @@ def test_a_freshly_flashed_card_is_never_reboot_looped(tmp_path):
         clock=clock,
         sleep=clock.sleep,
     )
-    assert out["action"] == "unhealthy" and reboots == [] and rauc.marks == []
+    assert out["action"] == "kept_unhealthy" and out["problems"] == ["x"]
+    assert reboots == [] and rauc.marks == [("good", "A")] and clock.t >= 10
+    rauc.boot_status["A"] = ""  # the next boot counts as a try again
     out = confirm_slot(
         rauc,
         state,
@@ -164,4 +167,4 @@ def test_a_freshly_flashed_card_is_never_reboot_looped(tmp_path):
         clock=clock,
         sleep=clock.sleep,
     )
-    assert out["action"] == "marked_good" and rauc.marks == [("good", "A")]
+    assert out["action"] == "marked_good" and rauc.marks == [("good", "A"), ("good", "A")]

@@ -111,7 +111,8 @@ class FakeRauc:
         self.installed.append(Path(bundle))
 
     def mark(self, what, slot="booted"):
-        name = self.booted if slot == "booted" else slot
+        other = "B" if self.booted == "A" else "A"
+        name = {"booted": self.booted, "other": other}.get(slot, slot)
         self.marks.append((what, name))
         if what == "bad":
             self.boot_status[name] = "bad"

@@ -69,8 +69,10 @@ def cmd_update(args) -> int:
             within_s=cfg.update.confirm_within_s,
             reboot=(lambda: None) if args.no_reboot else reboot,
         )
-        emit({"ok": result["action"] not in ("marked_bad", "unhealthy"), **result}, args)
-        return 0 if result["action"] not in ("marked_bad", "unhealthy") else 1
+        # Exit 0 whenever a decision was made (kept_unhealthy included: it is reported, and a
+        # failing unit must not look like a reason to reboot).
+        emit({"ok": result["action"] != "marked_bad", **result}, args)
+        return 0
     if args.source:
         bundle = Path(args.source)
         if not bundle.is_file():

@@ -19,7 +19,7 @@ from appliance.update.errors import UpdateFailed, UpdateRefused
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KEYRING = "/etc/rauc/keyring.pem"
+DEFAULT_KEYRING = "/etc/appliance/update-keyring.pem"
 
 
 @dataclass(frozen=True)

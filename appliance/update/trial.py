@@ -9,8 +9,9 @@ every boot by ``appliance-update-confirm.service``) then decides:
   reboot, so the boot loader returns to the old slot;
 * booted the old slot while an install was pending (the trial failed or the watchdog reset the
   board): the failed version is recorded (``rolled_back``) for --status, /healthz and the hub;
-* nothing pending: a slot not yet marked good is marked good once healthy (the first boot of a
-  freshly flashed card).
+* nothing pending: the slot was confirmed before (or the card was just flashed); it is marked
+  good again once healthy, or after ``confirm_within_s`` with the problems reported: there is no
+  better slot to return to. (The GRUB scheme counts every boot as a try until mark-good.)
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ def confirm(
             f"back on slot {status.booted}"
         )
         log.error("update rolled back: %s", message)
+        rauc.mark("bad", "other")  # never tried again until a new install
+        rauc.mark("good", "booted")  # the boot loader counted this boot as a try too
         state.record("rolled_back", version, message, clear_pending=True)
         return {"action": "rolled_back", "version": version, "slot": status.booted}
     if not pending and booted is not None and booted.boot_status == "good":
@@ -145,8 +148,10 @@ def confirm(
     message = "; ".join(health.problems)
     log.error("slot %s not healthy within %.0f s: %s", status.booted, within_s, message)
     if not pending:
-        # No other slot known to be better: keep running, never reboot-loop a flashed card.
-        return {"action": "unhealthy", "slot": status.booted, "problems": health.problems}
+        # A slot confirmed before (or a freshly flashed card): there is no better slot to go
+        # back to, and the boot loader must not wander off to an older one. Keep it, say why.
+        rauc.mark("good", "booted")
+        return {"action": "kept_unhealthy", "slot": status.booted, "problems": health.problems}
     rauc.mark("bad", "booted")
     state.record("failed", version, f"trial boot unhealthy: {message}")
     reboot()
