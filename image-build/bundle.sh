@@ -88,7 +88,7 @@ EOF
 NAME=cccd-kiosk-$VERSION$SUFFIX.raucb
 rm -f "$OUT/$NAME"
 log "rauc bundle $NAME (version $VERSION, $(( blocks * bsize / 1048576 )) MiB root)"
-rauc bundle --cert="$CERT" --key="$KEY" --mksquashfs-args="-comp lz4 -quiet" \
+rauc bundle --cert="$CERT" --key="$KEY" --mksquashfs-args="-comp zstd -quiet" \
   "$BW/content" "$OUT/$NAME" >/dev/null
 rm -rf "$BW"
 rauc info --keyring="$CERT" "$OUT/$NAME" >/dev/null 2>&1 || die "the new bundle does not verify"

@@ -76,7 +76,8 @@ def test_poll_downloads_over_a_weak_link_and_installs(tmp_path):
             release_file=rel(tmp_path),
         )
     assert out["action"] == "installed" and out["slot"] == "B"
-    assert rauc.installed[0].read_bytes() == BODY
+    assert rauc.installed_bytes[0] == BODY
+    assert not rauc.installed[0].exists()  # the download is deleted once written into the slot
     assert any(r.startswith("bytes=") for _, r in srv.requests)  # it resumed
     assert state.pending["version"] == "0.3.0"
 

@@ -77,6 +77,7 @@ class FakeRauc:
         self.infos = infos or {}  # bundle path -> BundleInfo (or an exception to raise)
         self.verify = verify  # a callable doing the real check (RaucCli.info), if given
         self.installed: list[Path] = []
+        self.installed_bytes: list[bytes] = []
         self.marks: list[tuple[str, str]] = []
 
     def info(self, bundle):
@@ -109,6 +110,7 @@ class FakeRauc:
         self.boot_status[other] = "good"
         self.primary = other
         self.installed.append(Path(bundle))
+        self.installed_bytes.append(Path(bundle).read_bytes() if Path(bundle).exists() else b"")
 
     def mark(self, what, slot="booted"):
         other = "B" if self.booted == "A" else "A"

@@ -8,6 +8,7 @@ after the slot is completely written, so a power cut mid-install leaves the runn
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 import urllib.request
 from collections.abc import Callable
@@ -81,6 +82,7 @@ def install_bundle(
         if hold:
             release_hold(service_url)
         raise
+    os.sync()  # the boot loader's new order on disk before anything can cut the power
     state.set_pending(info.version, target, running)
     state.record("installed", info.version, f"{direction} from {running} into slot {target}")
     # The hold is kept: the reboot follows, and it expires by itself if it does not.
@@ -140,6 +142,12 @@ def poll(
         ca_file=up.ca_file,
         **kwargs,
     )
-    return install_bundle(
-        bundle, rauc=rauc, state=state, service_url=service_url, release_file=release_file
-    )
+    try:
+        result = install_bundle(
+            bundle, rauc=rauc, state=state, service_url=service_url, release_file=release_file
+        )
+    except UpdateRefused:
+        bundle.unlink(missing_ok=True)  # never useful again; the data partition is small
+        raise
+    bundle.unlink(missing_ok=True)  # written into the slot: the copy only takes space
+    return result

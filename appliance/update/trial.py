@@ -128,6 +128,7 @@ def confirm(
         log.error("update rolled back: %s", message)
         rauc.mark("bad", "other")  # never tried again until a new install
         rauc.mark("good", "booted")  # the boot loader counted this boot as a try too
+        os.sync()
         state.record("rolled_back", version, message, clear_pending=True)
         return {"action": "rolled_back", "version": version, "slot": status.booted}
     if not pending and booted is not None and booted.boot_status == "good":
@@ -141,6 +142,7 @@ def confirm(
     version = str(pending.get("version", "")) if pending else (booted.version if booted else "")
     if health.ok:
         rauc.mark("good", "booted")
+        os.sync()
         if pending:
             state.record("good", version, f"slot {status.booted} marked good", clear_pending=True)
         log.info("slot %s marked good", status.booted)
@@ -153,6 +155,7 @@ def confirm(
         rauc.mark("good", "booted")
         return {"action": "kept_unhealthy", "slot": status.booted, "problems": health.problems}
     rauc.mark("bad", "booted")
+    os.sync()
     state.record("failed", version, f"trial boot unhealthy: {message}")
     reboot()
     return {
