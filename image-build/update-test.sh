@@ -211,8 +211,8 @@ boot() { # boot NAME: run QEMU until the guest reboots or powers off (or KILL_AF
   qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -display none -no-reboot \
     -drive if=pflash,format=raw,readonly=on,file="$EFI_CODE" \
     -drive if=pflash,format=raw,file="$TW/efi-vars.fd" \
-    -drive if=none,id=sd,file="$DISK",format=raw -device virtio-blk-device,drive=sd \
-    -netdev user,id=n -device virtio-net-device,netdev=n \
+    -drive if=none,id=sd,file="$DISK",format=raw -device virtio-blk-pci,drive=sd,bootindex=0 \
+    -netdev user,id=n -device virtio-net-pci,netdev=n,romfile= \
     -serial file:"$CONSOLE" &
   QPID=$!
 }
