@@ -30,8 +30,15 @@ def make_rauc(cfg: Any) -> Rauc:
     return RaucCli(keyring=cfg.update.keyring)
 
 
+TRYBOOT_ARMED = Path("/boot/firmware/tryboot-armed")  # the Pi back end armed a trial boot
+
+
 def reboot() -> None:
-    subprocess.run(["systemctl", "reboot"], check=False, timeout=60)
+    """Reboot; on a Raspberry Pi with a trial armed, as the firmware's one-time tryboot."""
+    cmd = ["systemctl", "reboot"]
+    if TRYBOOT_ARMED.exists():
+        cmd.append("0 tryboot")
+    subprocess.run(cmd, check=False, timeout=60)
 
 
 def _service_url(cfg: Any) -> str:
