@@ -4,7 +4,7 @@ VENV := .venv
 PORT ?= 8080
 HUB_PORT ?= 8090
 
-.PHONY: demo test setup setup-test lint format hardware-test image image-test clean
+.PHONY: demo test setup setup-test lint format hardware-test image image-test bundle update-test clean
 
 # The sim kiosk on 127.0.0.1:$(PORT) and, beside it, a local office hub on 127.0.0.1:$(HUB_PORT).
 demo: setup
@@ -35,6 +35,14 @@ image: setup
 
 image-test: image
 	image-build/boot-test.sh
+
+# A signed RAUC bundle of the image's root (UPDATE_KEY/UPDATE_CERT, VERSION): docs/updates.md.
+bundle:
+	image-build/bundle.sh
+
+# A/B update under QEMU (GRUB on AAVMF): install, trial boot, rollback, refusals, power cut.
+update-test:
+	image-build/update-test.sh
 
 clean:
 	rm -rf .state .pytest_cache test-artifacts

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "appliance.pipeline.face_cli",
     "appliance.provision",
     "appliance.hub.cli",
+    "appliance.update.cli",
     "appliance.benchcli",
 ]
 

@@ -274,6 +274,22 @@ class GateConfig:
 
 
 @dataclass
+class UpdateConfig:
+    """Signed A/B system updates (docs/updates.md)."""
+
+    manifest_url: str = ""  # the hub's signed update manifest; "" = updates from USB only
+    channel: str = "stable"  # manifests for another channel are refused
+    site: str = ""  # rollout site name in the manifest ("" = the manifest's default share)
+    keyring: str = "/etc/appliance/update-keyring.pem"  # office update-signing certificate(s)
+    ca_file: str = ""  # CA bundle for the hub; "" = system trust store
+    download_dir: str = ""  # "" = <state_dir>/update, on the data partition
+    confirm_within_s: float = 300.0  # a trial boot must be healthy within this, or it is undone
+    hold_s: float = 900.0  # the start screen refuses sessions at most this long for an install
+    timeout_s: float = 30.0  # one HTTP read
+    retries: int = 20  # resumed download attempts per poll
+
+
+@dataclass
 class Config:
     """The whole, validated configuration."""
 
@@ -290,11 +306,17 @@ class Config:
     face: FaceConfig = field(default_factory=FaceConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     finger: FingerConfig = field(default_factory=FingerConfig)
+    update: UpdateConfig = field(default_factory=UpdateConfig)
     sources: list[str] = field(default_factory=list)
 
     @property
     def state_dir(self) -> Path:
         return Path(self.service.state_dir)
+
+    @property
+    def update_dir(self) -> Path:
+        """Downloads and the updater's state (``[update] download_dir``, default in state_dir)."""
+        return Path(self.update.download_dir or self.state_dir / "update")
 
     def device(self, kind: str) -> Any:
         """The config section of one device kind."""

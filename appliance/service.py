@@ -25,6 +25,7 @@ from appliance.errors import ApplianceError, ConfigError
 from appliance.hal.manager import DeviceManager
 from appliance.logs import setup_logging
 from appliance.sdnotify import Notifier
+from appliance.update.service_hook import attach_to_service as attach_update
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,20 @@ class Service:
         self.store: Any = None
         self.store_error: str | None = None
         self.gate: Any = None
+        self.ui: Any = None
         self.extra_health["provisioning"] = self._provisioning
         self._attach_store()
         if cfg.service.mode == "checkin":
             self._attach_gate()
         self._install_ui()
+        self.update_hold = attach_update(self, self._in_session, self._on_update_hold)
+
+    def _in_session(self) -> bool:
+        return self.ui is not None and self.ui.kiosk.in_session()
+
+    def _on_update_hold(self, held: bool) -> None:
+        if self.ui is not None:
+            self.ui.kiosk.set_updating(held)
 
     def _provisioning(self) -> Any:
         """The last ``appliance provision`` outcome (None on a device never provisioned)."""
@@ -92,7 +102,7 @@ class Service:
         except ImportError:
             self.app.router.add_get("/", self.placeholder)
             return
-        setup_ui(self)
+        self.ui = setup_ui(self)
 
     async def placeholder(self, request: web.Request) -> web.Response:
         return web.Response(text=PLACEHOLDER_PAGE, content_type="text/html")

@@ -160,7 +160,7 @@ if [ "${SCREENSHOT:-0}" = 1 ]; then
   VIRT_MEM=2048   # Chromium as well (a Pi 4 has 2-8 GB)
   # No 3D under QEMU: wlroots' GL renderer crashes on kms_swrast, pixman works. The data
   # partition's /etc/appliance/kiosk.env is where a site sets this too.
-  DATA_OFF=$(sfdisk -J "$IMG" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][2]["start"] * 512)')
+  DATA_OFF=$(sfdisk -J "$IMG" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["partitiontable"]["partitions"][3]["start"] * 512)')
   printf 'WLR_RENDERER=pixman\n' > "$TW/kiosk.env"
   debugfs -w -R "write $TW/kiosk.env /appliance/etc/kiosk.env" "$IMG?offset=$DATA_OFF" \
     >/dev/null 2>&1 || die "cannot put kiosk.env on the data partition"

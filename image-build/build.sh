@@ -10,9 +10,11 @@
 # the data partition), MIRROR / SECURITY_MIRROR (override the mirrors taken from apt's sources),
 # KEEP_WORK=1 (keep the work folder), XZ_LEVEL (default 1), COMPRESS=0 (raw .img, development).
 #
-# Layout of the image (MBR): 1 FAT32 "RASPIFIRM" 256 MiB (/boot/firmware: Pi firmware, kernel,
-# initrd, DTBs, cmdline.txt, provision.toml), 2 ext4 "rootfs" (mounted read-only under a RAM
-# overlay), 3 ext4 "appdata" (/data: /var/lib/appliance, /etc/appliance, /var/log/journal).
+# Layout of the image (MBR, disk id 0x0cccd0a1): 1 FAT32 "RASPIFIRM" 256 MiB (/boot/firmware: Pi
+# firmware, kernel, initrd, DTBs, cmdline.txt, provision.toml; EFI/BOOT/BOOTAA64.EFI and grub/ for
+# GRUB), 2 and 3 the root slots A and B (ext4, mounted read-only under a RAM overlay; RAUC writes
+# the one not running), 4 ext4 "appdata" (/data: /var/lib/appliance, /etc/appliance, the journal,
+# RAUC's status). SLOT_MB sets a slot's size (default 1.4 x the root's).
 # Facts behind the choices: ../shared/IMAGE-BUILD-NOTES.md and image-build/README.md.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +23,7 @@ WORK=${WORK:-$HERE/work}
 OUT=${OUT:-$HERE/out}
 SUITE=bookworm
 KIOSK=${KIOSK:-1}
-DATA_MB=${DATA_MB:-512}
+DATA_MB=${DATA_MB:-1536}   # room for the store and one downloaded update bundle
 BOOT_MB=256
 XZ_LEVEL=${XZ_LEVEL:-1}
 NAME=cccd-kiosk
@@ -71,6 +73,7 @@ PKGS=(
   linux-image-arm64 raspi-firmware firmware-brcm80211 wpasupplicant
   e2fsprogs fdisk dosfstools iproute2 ca-certificates netbase tzdata
   python3 python3-pyscard pcscd libccid polkitd libzbar0
+  rauc grub-efi-arm64-bin   # A/B system updates (docs/updates.md)
 )
 if [ "$KIOSK" = 1 ]; then
   # cage (bookworm) exits unless it can start Xwayland, even for a Wayland-only browser.
@@ -131,23 +134,45 @@ install -d -m 0755 "$DATADIR" "$DATADIR/appliance" "$DATADIR/appliance/etc"
 install -d -m 0750 -o "$uid" -g "$gid" "$DATADIR/appliance/state"
 install -d -m 2755 -g "${jgid:-0}" "$DATADIR/journal"
 install -m 0644 "$REPO/systemd/timesyncd.conf" "$DATADIR/appliance/etc/timesyncd.conf"
+install -d -m 0700 "$DATADIR/rauc"   # RAUC's status file (statusfile= in /etc/rauc/system.conf)
+
+# GRUB's A/B configuration and its environment block (1024 bytes: RAUC edits it with
+# grub-editenv). Slot A is the flashed one; B becomes bootable when RAUC installs into it.
+if [ -f "$BOOTDIR/EFI/BOOT/BOOTAA64.EFI" ]; then
+  install -d "$BOOTDIR/grub"
+  args=$(tr '\n' ' ' < "$BOOTDIR/cmdline.txt" | tr ' ' '\n' | grep -v -e '^root=' -e '^$' | tr '\n' ' ')
+  sed "s|@CMDLINE@|${args% }|" "$HERE/grub/grub.cfg" > "$BOOTDIR/grub/grub.cfg"
+  python3 - "$BOOTDIR/grub/grubenv" <<'PY'
+import sys
+body = "# GRUB Environment Block\nORDER=A B\nA_OK=1\nA_TRY=0\nB_OK=0\nB_TRY=0\n"
+open(sys.argv[1], "w").write(body + "#" * (1024 - len(body)))
+PY
+fi
 
 ROOT_USED=$(du -sm "$ROOTFS" | cut -f1)
 ROOT_MB=$(( (ROOT_USED * 115 / 100 + 160 + 3) / 4 * 4 ))
+# Each root slot leaves room for later, larger releases (RAUC grows the file system: resize=true).
+SLOT_MB=${SLOT_MB:-$(( (ROOT_MB * 14 / 10 + 3) / 4 * 4 ))}
+[ "$SLOT_MB" -ge "$ROOT_MB" ] || die "SLOT_MB=$SLOT_MB is smaller than the root ($ROOT_MB MiB)"
 START_MB=4
-IMG_MB=$(( START_MB + BOOT_MB + ROOT_MB + DATA_MB ))
+IMG_MB=$(( START_MB + BOOT_MB + 2 * SLOT_MB + DATA_MB ))
 IMG=$WORK/$IMG_BASE.img
-log "image: ${IMG_MB} MiB (boot $BOOT_MB, root $ROOT_MB for $ROOT_USED used, data $DATA_MB)"
+log "image: ${IMG_MB} MiB (boot $BOOT_MB, root slots 2 x $SLOT_MB with $ROOT_MB for $ROOT_USED used, data $DATA_MB)"
 
 # Each partition is made, placed and deleted in turn, and the root file system tree goes as soon
 # as its ext4 exists (unless KEEP_WORK=1): about 3.5 GB of disk at the peak.
 rm -f "$WORK/boot.vfat" "$WORK/root.ext4" "$WORK/data.ext4" "$IMG"
 truncate -s "${IMG_MB}M" "$IMG"
+# MBR (the Pi firmware reads it; EFI reads it too): boot, root slot A, root slot B, data. The disk
+# id gives the slots stable PARTUUIDs 0cccd0a1-02 and 0cccd0a1-03 (kernel root=, RAUC's slots).
+DATA_START_MB=$(( START_MB + BOOT_MB + 2 * SLOT_MB ))
 sfdisk --quiet "$IMG" <<EOF
 label: dos
+label-id: 0x0cccd0a1
 start=$(( START_MB * 2048 )), size=$(( BOOT_MB * 2048 )), type=c, bootable
-start=$(( (START_MB + BOOT_MB) * 2048 )), size=$(( ROOT_MB * 2048 )), type=83
-start=$(( (START_MB + BOOT_MB + ROOT_MB) * 2048 )), size=$(( DATA_MB * 2048 )), type=83
+start=$(( (START_MB + BOOT_MB) * 2048 )), size=$(( SLOT_MB * 2048 )), type=83
+start=$(( (START_MB + BOOT_MB + SLOT_MB) * 2048 )), size=$(( SLOT_MB * 2048 )), type=83
+start=$(( DATA_START_MB * 2048 )), size=$(( DATA_MB * 2048 )), type=83
 EOF
 place() { # place FILE OFFSET_MB: copy a partition image into the SD image, then delete it
   dd if="$1" of="$IMG" bs=1M seek="$2" conv=notrunc,sparse status=none
@@ -157,9 +182,11 @@ mkfs.vfat -C -F 32 -n RASPIFIRM "$WORK/boot.vfat" $(( BOOT_MB * 1024 )) >/dev/nu
 mcopy -s -p -Q -m -i "$WORK/boot.vfat" "$BOOTDIR"/* ::/
 place "$WORK/boot.vfat" "$START_MB"
 mkfs.ext4 -q -F -L appdata -m 1 -d "$DATADIR" "$WORK/data.ext4" "${DATA_MB}M"
-place "$WORK/data.ext4" $(( START_MB + BOOT_MB + ROOT_MB ))
+place "$WORK/data.ext4" "$DATA_START_MB"
 rm -rf "$DATADIR"
 mkfs.ext4 -q -F -L rootfs -m 0 -d "$ROOTFS" "$WORK/root.ext4" "${ROOT_MB}M"
+# `make bundle` makes the update bundle from this very file system: keep a copy when asked.
+if [ "${KEEP_ROOT_EXT4:-0}" = 1 ]; then cp --sparse=always "$WORK/root.ext4" "$OUT/$IMG_BASE.root.ext4"; fi
 trap - EXIT
 if [ "${KEEP_WORK:-0}" = 1 ]; then
   restore_boot

@@ -30,7 +30,12 @@ done
 # --- board and system files -----------------------------------------------------------------
 cp -a --no-preserve=ownership "$HERE/files/." "$ROOT/"
 chmod 0755 "$ROOT/etc/initramfs-tools/hooks/appliance-overlay" \
-  "$ROOT/etc/initramfs-tools/scripts/init-bottom/appliance-overlay"
+  "$ROOT/etc/initramfs-tools/scripts/init-bottom/appliance-overlay" \
+  "$ROOT/usr/lib/appliance/rauc-post-install"
+# The system's release (appliance update compares it with a bundle's version; `make bundle`
+# rewrites it in the bundle's copy of this root).
+APP_VERSION=${APP_VERSION:-$(python3 -c 'import tomllib,sys; print(tomllib.load(open(sys.argv[1],"rb"))["project"]["version"])' "$REPO/pyproject.toml")}
+printf 'NAME="CCCD kiosk"\nVERSION=%s\n' "$APP_VERSION" > "$ROOT/usr/lib/cccd-release"
 install -d "$ROOT/usr/lib/systemd/system" "$ROOT/usr/lib/sysusers.d"
 install -m 0644 "$REPO"/systemd/*.service "$REPO"/systemd/*.timer "$ROOT/usr/lib/systemd/system/"
 install -m 0644 "$REPO/systemd/appliance.sysusers.conf" "$ROOT/usr/lib/sysusers.d/appliance.conf"
@@ -42,7 +47,7 @@ systemd-sysusers --root="$ROOT" >/dev/null
 install -d -m 0755 "$ROOT/data" "$ROOT/etc/appliance" "$ROOT/var/lib/appliance" "$ROOT/boot/firmware"
 install -d -m 2755 "$ROOT/var/log/journal"
 cat > "$ROOT/etc/fstab" <<'EOF'
-# The root (LABEL=rootfs) is mounted read-only under a RAM overlay by the initramfs
+# The root (slot A or B, PARTUUID=0cccd0a1-02/-03) is mounted read-only under a RAM overlay by the initramfs
 # (appliance-overlay); it is deliberately not listed here. Everything that survives a reboot is
 # on the data partition.
 LABEL=RASPIFIRM  /boot/firmware  vfat  rw,noatime,umask=0077,nofail,x-systemd.device-timeout=30s  0 2
@@ -59,10 +64,12 @@ echo Asia/Ho_Chi_Minh > "$ROOT/etc/timezone"
 
 # raspi-firmware: root by label, and no serial console: the UART on GPIO14/15 is the fingerprint
 # sensor's (/dev/serial0). The boot test adds its own console= for QEMU.
-sed -i -e 's/^#\?ROOTPART=.*/ROOTPART=LABEL=rootfs/' -e 's/^#\?CONSOLES=.*/CONSOLES="tty0"/' \
+# Root by partition id (MBR disk id 0x0cccd0a1, slot A = partition 2): both root slots carry the
+# same file system label once B holds a copy, so a label would be ambiguous.
+sed -i -e 's/^#\?ROOTPART=.*/ROOTPART=PARTUUID=0cccd0a1-02/' -e 's/^#\?CONSOLES=.*/CONSOLES="tty0"/' \
   "$ROOT/etc/default/raspi-firmware"
-grep -q '^ROOTPART=LABEL=rootfs' "$ROOT/etc/default/raspi-firmware" \
-  || echo 'ROOTPART=LABEL=rootfs' >> "$ROOT/etc/default/raspi-firmware"
+grep -q '^ROOTPART=PARTUUID=0cccd0a1-02' "$ROOT/etc/default/raspi-firmware" \
+  || echo 'ROOTPART=PARTUUID=0cccd0a1-02' >> "$ROOT/etc/default/raspi-firmware"
 grep -q '^CONSOLES=' "$ROOT/etc/default/raspi-firmware" \
   || echo 'CONSOLES="tty0"' >> "$ROOT/etc/default/raspi-firmware"
 
@@ -134,7 +141,7 @@ done
 
 # --- units ----------------------------------------------------------------------------------
 systemctl --root="$ROOT" enable appliance.service appliance-firstboot.service \
-  appliance-purge.timer systemd-networkd.service systemd-resolved.service \
+  appliance-purge.timer appliance-update-confirm.service appliance-update.timer systemd-networkd.service systemd-resolved.service \
   systemd-timesyncd.service pcscd.socket >/dev/null 2>&1
 if [ -x "$ROOT/usr/bin/cage" ]; then
   systemctl --root="$ROOT" enable kiosk.service >/dev/null 2>&1
@@ -158,6 +165,21 @@ ls "$ROOT"/boot/firmware/initrd.img* >/dev/null 2>&1 || {
   echo "customize: no initrd in /boot/firmware (raspi-firmware hook did not run)" >&2
   exit 1
 }
+# Each slot boots its own kernel: GRUB reads /vmlinuz and /initrd.img from the slot's root.
+KVER=$(ls "$ROOT"/boot/vmlinuz-* | sed 's|.*/vmlinuz-||' | sort -V | tail -1)
+ln -sfn "boot/vmlinuz-$KVER" "$ROOT/vmlinuz"
+ln -sfn "boot/initrd.img-$KVER" "$ROOT/initrd.img"
+# GRUB for EFI boards and QEMU virt (AAVMF): one standalone EFI binary whose built-in config
+# reads grub/grub.cfg from the FAT partition (build.sh puts it there with the grubenv).
+if [ -d "$ROOT/usr/lib/grub/arm64-efi" ]; then
+  log "grub-mkstandalone (arm64-efi)"
+  install -d "$ROOT/boot/firmware/EFI/BOOT"
+  cp "$HERE/grub/early.cfg" "$ROOT/tmp/grub-early.cfg"
+  in_root grub-mkstandalone -O arm64-efi -o /boot/firmware/EFI/BOOT/BOOTAA64.EFI \
+    --modules="part_msdos ext2 fat linux normal loadenv test echo configfile" \
+    "boot/grub/grub.cfg=/tmp/grub-early.cfg"
+  rm -f "$ROOT/tmp/grub-early.cfg"
+fi
 # Build-only dpkg setting (see build.sh); apt caches and logs (mmdebstrap removes the lists).
 sed -i '/^force-unsafe-io$/d' "$ROOT/etc/dpkg/dpkg.cfg.d/99mmdebstrap" 2>/dev/null || true
 rm -rf "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/log/apt/* "$ROOT"/var/log/dpkg.log

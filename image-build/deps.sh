@@ -10,6 +10,8 @@ pkgs=(
   dosfstools mtools fdisk e2fsprogs            # loop-free image assembly
   xz-utils curl ca-certificates                # compression; /healthz probe
   arch-test                                    # mmdebstrap's check for foreign architectures
+  rauc squashfs-tools openssl                  # make bundle (signed RAUC bundles)
+  qemu-efi-aarch64                             # update test: UEFI (AAVMF) + GRUB on QEMU virt
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -11,6 +11,7 @@ what=${1:-demo}
 debs=(python3-venv python3-dev gcc libpcsclite-dev pcscd libzbar0)
 if [ "$what" = test ]; then
   debs+=(vsmartcard-vpcd chromium fonts-dejavu-core systemd postgresql)
+  debs+=(rauc squashfs-tools)  # tests build and check real signed RAUC bundles
 fi
 missing=()
 for p in "${debs[@]}"; do

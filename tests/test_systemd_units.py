@@ -16,15 +16,26 @@ UNITS = [
     "appliance-firstboot.service",
     "appliance-purge.service",
     "appliance-purge.timer",
+    "appliance-update-confirm.service",
+    "appliance-update.service",
+    "appliance-update.timer",
 ]
 # What the units run, as stand-ins in a temporary root for `systemd-analyze verify`.
-BINARIES = ["opt/appliance/venv/bin/appliance", "usr/bin/cage", "usr/bin/chromium", "bin/systemctl"]
+BINARIES = [
+    "opt/appliance/venv/bin/appliance",
+    "usr/bin/cage",
+    "usr/bin/chromium",
+    "bin/systemctl",
+    "bin/sh",
+]
 ENABLED = [
     ("sysinit.target", "systemd-timesyncd.service"),
     ("multi-user.target", "appliance.service"),
     ("multi-user.target", "appliance-firstboot.service"),
     ("multi-user.target", "kiosk.service"),
     ("timers.target", "appliance-purge.timer"),
+    ("multi-user.target", "appliance-update-confirm.service"),
+    ("timers.target", "appliance-update.timer"),
 ]
 ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed")
@@ -256,3 +267,24 @@ def test_sysusers_creates_the_users_in_their_groups(tmp_path):
     for group in ("video", "dialout", "gpio", "plugdev", "input"):
         assert "appliance" in members[group], group
     assert "kiosk" in members["render"] and "kiosk" not in members["dialout"]
+
+
+def test_update_confirm_runs_after_the_service_at_every_boot():
+    u = parse_unit("appliance-update-confirm.service")
+    assert one(u, "Service", "ExecStart").endswith("appliance update --confirm --json")
+    assert one(u, "Service", "Type") == "oneshot"
+    assert "appliance.service" in words(u, "Unit", "After")
+    # Wants, not Requires: a service that cannot start must be judged, not skip the check.
+    assert "appliance.service" in words(u, "Unit", "Wants")
+    assert "User" not in u["Service"]  # root, for RAUC's D-Bus interface
+    assert words(u, "Install", "WantedBy") == {"multi-user.target"}
+    # The unit outlasts the longest trial window plus the health probes.
+    assert int(one(u, "Service", "TimeoutStartSec")) > 300
+
+
+def test_update_poll_timer_is_hourly_and_spread():
+    t = parse_unit("appliance-update.timer")
+    assert one(t, "Timer", "OnUnitActiveSec") == "1h"
+    assert one(t, "Timer", "RandomizedDelaySec")
+    s = parse_unit("appliance-update.service")
+    assert one(s, "Service", "ExecStart").endswith("appliance update --poll --json")

@@ -104,6 +104,45 @@ def _v1(db: sqlite_utils.Database) -> None:
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
 SCHEMA_VERSION = len(MIGRATIONS)
+# Rollback after a system update (docs/updates.md): for each version, the oldest schema version
+# whose software still reads and writes it. Additive migrations (new tables, new nullable
+# columns) keep it, so the previous release, booted again after a failed trial, keeps using the
+# database. A migration that raises it gets a copy of the database made first
+# (``appliance.db.schema-v<N>``) for the older release.
+MIN_READER: dict[int, int] = {1: 1}
+
+
+def _record_compat(conn: sqlite3.Connection, version: int) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_compat "
+        "(version INTEGER PRIMARY KEY, min_reader INTEGER NOT NULL)"
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO schema_compat VALUES (?, ?)",
+        (version, MIN_READER.get(version, version)),
+    )
+
+
+def _min_reader(conn: sqlite3.Connection, version: int) -> int:
+    try:
+        row = conn.execute(
+            "SELECT min_reader FROM schema_compat WHERE version = ?", (version,)
+        ).fetchone()
+    except sqlite3.Error:  # a database from before schema_compat: strict
+        return version
+    return int(row[0]) if row else version
+
+
+def _keep_copy(conn: sqlite3.Connection, before: int) -> None:
+    """A consistent copy for the older release, beside the database (sqlite's backup API)."""
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    if not path:
+        return
+    copy = sqlite3.connect(f"{path}.schema-v{before}")
+    try:
+        conn.backup(copy)
+    finally:
+        copy.close()
 
 
 def migrate(db: sqlite_utils.Database) -> tuple[int, int]:
@@ -111,11 +150,16 @@ def migrate(db: sqlite_utils.Database) -> tuple[int, int]:
     conn = db.conn
     before = conn.execute("PRAGMA user_version").fetchone()[0]
     if before > SCHEMA_VERSION:
+        if _min_reader(conn, before) <= SCHEMA_VERSION:
+            return before, before  # a newer release's additive schema: usable as it is
         raise StoreError(
             f"database schema version {before} is newer than this software ({SCHEMA_VERSION}); "
-            "install the newer software or restore a matching backup"
+            "install the newer software or restore a matching backup (a copy made before the "
+            f"migration is kept as appliance.db.schema-v{SCHEMA_VERSION} when there is one)"
         )
     for version in range(before + 1, SCHEMA_VERSION + 1):
+        if before and MIN_READER.get(version, version) > version - 1:
+            _keep_copy(conn, version - 1)
         try:
             conn.execute("BEGIN IMMEDIATE")
             current = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -123,6 +167,7 @@ def migrate(db: sqlite_utils.Database) -> tuple[int, int]:
                 conn.execute("ROLLBACK")
                 continue
             MIGRATIONS[version - 1](db)
+            _record_compat(conn, version)
             conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:

@@ -113,6 +113,10 @@
         setLang(m.lang);
         showReconnecting(false);
         setupDemo();
+        showUpdating(!!m.updating);
+        break;
+      case "updating":
+        showUpdating(m.active);
         break;
       case "screen":
         S.view = m;
@@ -804,6 +808,20 @@
     $("overlay").dataset.kind = "help";
     clearTimeout(S.helpTimer);
     S.helpTimer = setTimeout(() => { $("overlay").hidden = true; }, 30000);
+  }
+
+  // A system update holds the kiosk: no new session until it restarts (or the hold ends).
+  function showUpdating(on) {
+    if (on) {
+      $("overlay-title").textContent = t("update.active.title");
+      $("overlay-body").textContent = t("update.active.body");
+      $("overlay-ok").hidden = true;
+      $("overlay").dataset.kind = "updating";
+      $("overlay").hidden = false;
+    } else if ($("overlay").dataset.kind === "updating") {
+      $("overlay").hidden = true;
+      $("overlay-ok").hidden = false;
+    }
   }
 
   function showReconnecting(on) {

@@ -62,6 +62,7 @@ class Kiosk:
         self._listeners: list[Listener] = []
         self._queue: asyncio.Queue[Command] = asyncio.Queue()
         self._children: list[asyncio.Task] = []
+        self.updating = False  # a system update holds the kiosk: new sessions are refused
 
     # --- the Ui protocol (what workflows call) -------------------------------------------------
 
@@ -103,6 +104,15 @@ class Kiosk:
             except Exception:
                 log.exception("session-end hook failed")
 
+    def in_session(self) -> bool:
+        """Is a citizen being served (a session workflow runs under the start screen)?"""
+        return bool(self._children)
+
+    def set_updating(self, active: bool) -> None:
+        """A system update starts (or ends): the screens say "Đang cập nhật", starts refused."""
+        self.updating = active
+        self._broadcast({"type": "updating", "active": active})
+
     # --- the screen side --------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -117,6 +127,7 @@ class Kiosk:
                 "mode": self.mode,
                 "lang": self.lang,
                 "languages": list(LANGUAGES),
+                "updating": self.updating,
                 **(self.extra_hello() if callable(self.extra_hello) else self.extra_hello),
             }
         ]
@@ -145,6 +156,9 @@ class Kiosk:
             return
         if name == "cancel":
             self.cancel()
+            return
+        if name == "start" and self.updating:
+            self._broadcast({"type": "updating", "active": True})
             return
         if msg.get("seq") != self.seq:
             log.debug("stale command %s (seq %s, now %s)", name, msg.get("seq"), self.seq)
