@@ -154,8 +154,13 @@ def main() -> int:
         "train_mae": round(float(np.mean(np.abs(fit - y))), 2),
         "intercept": round(b, 6),
         "measures": [
-            {"name": n, "log1p": is_count(n), "mean": round(float(m), 6),
-             "std": round(float(s), 6), "weight": round(float(wi), 6)}  # fmt: skip
+            {
+                "name": n,
+                "log1p": is_count(n),
+                "mean": round(float(m), 6),
+                "std": round(float(s), 6),
+                "weight": round(float(wi), 6),
+            }
             for n, m, s, wi in zip(names, mu, sd, w, strict=True)
         ],
     }

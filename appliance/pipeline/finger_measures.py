@@ -27,6 +27,8 @@ loop over blocks (about 60 on a 256x288 R307 print).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 BLOCK = 32  # NFIQ 2 block size at 500 ppi
@@ -110,7 +112,7 @@ def _box_rows(img: np.ndarray, width: int) -> np.ndarray:
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur approximated by three box passes each way (no BLAS needed)."""
-    width = max(1, int(round(np.sqrt(4 * sigma * sigma + 1))))
+    width = max(1, round(float(np.sqrt(4 * sigma * sigma + 1))))
     out = img
     for _ in range(2):
         for _ in range(3):
@@ -139,7 +141,9 @@ def region_of_interest(img: np.ndarray) -> np.ndarray:
     h, w = img.shape
     h2, w2 = h // 4 * 2, w // 4 * 2
     a = img[: 2 * h2, : 2 * w2]
-    mins = np.minimum(np.minimum(a[0::2, 0::2], a[1::2, 0::2]), np.minimum(a[0::2, 1::2], a[1::2, 1::2]))
+    mins = np.minimum(
+        np.minimum(a[0::2, 0::2], a[1::2, 0::2]), np.minimum(a[0::2, 1::2], a[1::2, 1::2])
+    )
     pad = np.pad(mins, 1, mode="edge")
     rows = np.minimum(np.minimum(pad[:-2], pad[1:-1]), pad[2:])
     eroded = np.minimum(np.minimum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
@@ -252,7 +256,7 @@ def _lcs(v2: np.ndarray, dt: np.ndarray, ridge: np.ndarray) -> np.ndarray:
         changes = [k - 1 for k in range(1, width) if rv[k] != rv[k - 1]]
         if not changes:
             continue
-        widths = [changes[0]] + [b - a for a, b in zip(changes, changes[1:], strict=False)]
+        widths = [changes[0]] + [b - a for a, b in itertools.pairwise(changes)]
         first, second = widths[0::2], widths[1::2]
         wr, wv = (first, second) if rv[0] else (second, first)
         mr = sum(wr) / len(wr) / _NORM if wr else 0.0
@@ -319,8 +323,11 @@ def _mean_std(v) -> tuple[float, float]:
     return float(v.mean()), float(v.std())
 
 
-def measures(image: np.ndarray) -> dict[str, float]:
-    """The NFIQ 2 native measures of a grey 500 ppi print (see the module docstring)."""
+def measures(image: np.ndarray, roi: bool = True) -> dict[str, float]:
+    """The NFIQ 2 native measures of a grey 500 ppi print (see the module docstring).
+
+    ``roi=False`` skips the region of interest (``ROI_Pixels``, ``ImgProcROIArea_Mean`` stay 0).
+    """
     img = crop_white_frame(np.asarray(image, dtype=np.float64))
     out = dict.fromkeys(MEASURE_NAMES, 0.0)
     if img.shape[0] < 2 * BLOCK or img.shape[1] < 2 * BLOCK:
@@ -329,9 +336,10 @@ def measures(image: np.ndarray) -> dict[str, float]:
     out["Mu"] = float(img.mean())
     out["Sigma"] = float(img.std())
     out["MMB"] = float(_block_stats(img)[0].mean())
-    roi = region_of_interest(img)
-    out["ROI_Pixels"] = float(roi.sum())
-    out["ImgProcROIArea_Mean"] = float(img[roi].mean()) if roi.any() else 255.0
+    if roi:
+        mask_roi = region_of_interest(img)
+        out["ROI_Pixels"] = float(mask_roi.sum())
+        out["ImgProcROIArea_Mean"] = float(img[mask_roi].mean()) if mask_roi.any() else 255.0
     out["OCL_Bin10_Mean"], out["OCL_Bin10_StdDev"] = _mean_std(ocl_blocks(img))
     rs, cs, orient, fg = _grid(img, mask)
     if fg.any():
@@ -340,7 +348,8 @@ def measures(image: np.ndarray) -> dict[str, float]:
         dt, ridge = _ridge_valley(v2)
         out["LCS_Bin10_Mean"], out["LCS_Bin10_StdDev"] = _mean_std(_lcs(v2, dt, ridge))
         # FDA turns the ridges horizontal instead and reads a 32 x 16 window's row profile
-        v2h = _slanted(img, rs[r_idx], cs[c_idx], orient[r_idx, c_idx] + np.pi / 2, (2, 34), (10, 26))
+        theta = orient[r_idx, c_idx] + np.pi / 2
+        v2h = _slanted(img, rs[r_idx], cs[c_idx], theta, (2, 34), (10, 26))
         out["FDA_Bin10_Mean"], out["FDA_Bin10_StdDev"] = _mean_std(_fda(v2h.mean(axis=2)))
         out["RVUP_Bin10_Mean"], out["RVUP_Bin10_StdDev"] = _mean_std(_rvu(ridge))
         out["OF_Bin10_Mean"], out["OF_Bin10_StdDev"] = _mean_std(_orientation_flow(orient, fg))
