@@ -224,24 +224,23 @@ class FingerConfig:
     """Fingerprint quality policy and capture attempts (docs/fingerprint.md).
 
     The finger sequence is ``[ui] fingers``. Thresholds apply to the features of
-    ``appliance finger check``; the defaults were set on generated prints.
+    ``appliance finger check``; the defaults were calibrated on the development fingers of
+    real prints (docs/fingerprint.md).
     """
 
     threads: int = 1  # inference threads for the score model
     max_attempts: int = 3  # per finger; the best print is kept
     wait_timeout_s: float = 15.0  # waiting for the finger on each attempt
-    pass_score: float = 45.0  # score 0-100 needed to pass
-    no_finger_area: float = 0.06  # ridge area (share of the image) below this: nothing usable
-    no_finger_presence: float = 0.10  # ... and marks on the glass below this: no finger
-    partial_area: float = 0.34  # touched area below this: partial
-    off_center: float = 0.17  # finger centroid this far from the centre (fraction of size)
-    off_center_border: float = 0.2  # ... and covering this share of the image border
-    wet_ink: float = 0.35  # touched area darker than this (relative to the glass): too wet
-    dry_ink: float = 0.16  # lighter than this with broken ridges: too dry
-    dry_clarity: float = 0.38
-    low_contrast: float = 0.30  # p95 - p5 of the finger below this (of 255): low contrast
-    smudged_clarity: float = 0.40  # local clarity below this: smudged
-    smudged_depth: float = 0.45  # ... or ridges this shallow for the skin's darkness: smudged
+    pass_score: float = 28.0  # score 0-100 (NFIQ 2 scale) needed to pass
+    no_finger_area: float = 0.06  # share of the frame with ridges below this: no finger
+    partial_area: float = 0.56  # ... below this: partial (judged on the sensor's own frame)
+    off_center: float = 0.17  # finger centre this far from the frame centre (of its size)
+    off_center_border: float = 0.2  # ... and covering this share of the frame border
+    wet_blobs: float = 0.01  # share of the finger in merged dark blotches above this: too wet
+    dry_sparse: float = 0.62  # share of sparse light blocks above this ...
+    dry_ink: float = 0.36  # ... and the finger's mean darkness below this: too dry
+    low_contrast: float = 0.30  # (p99 - p1) grey of the frame below this (of 255): low contrast
+    smudged_ocl: float = 0.58  # orientation certainty below this (no other cause): smudged
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:

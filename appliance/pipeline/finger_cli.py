@@ -4,8 +4,8 @@
 * ``finger capture``: capture one print from the configured sensor and score it.
 * ``finger synth DIR``: write generated prints (for demos, tests and the sim sensor).
 * ``bench finger``: quality time per image, capture-to-score through the protocol simulator
-  with wire timing at 57600 and 115200 baud, and the score's rank correlation with known
-  degradation on held-out generated prints.
+  with wire timing at 57600 and 115200 baud, the score's rank correlation with known
+  degradation on held-out generated prints, and the real prints (``finger_realbench``).
 """
 
 from __future__ import annotations
@@ -261,6 +261,12 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def cmd_bench(args: argparse.Namespace) -> int:
     from appliance.benchcli import record
 
+    splits = tuple(s for s in args.real.split(",") if s and args.real != "none")
+    frames = tuple(f for f in args.frames.split(",") if f)
+    if not set(splits) <= {"dev", "final", "small"} or not frames:
+        return fail(args, "invalid_input", "--real takes dev, final, small (comma list) or none")
+    if not set(frames) <= {"platen", "r307", "r503"}:
+        return fail(args, "invalid_input", "--frames takes platen, r307, r503 (comma separated)")
     result: dict[str, Any] = {"area": "finger", "quality": bench_quality(args.images)}
     if not args.no_serial:
         result["capture_to_score"] = [bench_capture(b) for b in (57600, 115200)]
@@ -271,6 +277,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
     if args.heldout:
         result["rank_correlation"] = bench_rank(args.heldout)
+    if splits:
+        from appliance.pipeline.finger_realbench import bench_real
+
+        result["real_prints"] = bench_real(splits, frames)
     emit(result, args)
     record("finger", result, args.record)
     return EXIT_OK
@@ -317,6 +327,12 @@ def register_bench(bench_sub) -> None:
     p.add_argument("--images", type=int, default=60, help="prints for the quality timing")
     p.add_argument("--heldout", type=int, default=12, help="held-out fingers (0: skip)")
     p.add_argument("--no-serial", action="store_true", help="skip the serial capture timing")
+    p.add_argument(
+        "--real",
+        default="dev,final,small",
+        help="real-print splits from ../shared/data/prints (dev, final, small; none: skip)",
+    )
+    p.add_argument("--frames", default="platen,r307,r503", help="platen, r307, r503")
     p.add_argument("--record", metavar="DIR", help="write the result to DIR/finger-DATE.json")
     add_json_flag(p)
     p.set_defaults(func=cmd_bench)
