@@ -19,6 +19,7 @@ BENCH_MODULES: list[str] = [
     "appliance.store.bench",
     "appliance.pipeline.finger_cli",
     "appliance.pipeline.face_cli",
+    "appliance.pipeline.face_conditions",
 ]
 
 

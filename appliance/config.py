@@ -190,6 +190,8 @@ class FaceConfig:
     threads: int = 1  # inference threads per model
     min_detection_score: float = 0.6
     second_face_min_ratio: float = 0.5  # a face this wide relative to the largest counts too
+    far_faces: bool = True  # full-range detector when the short-range one finds no face
+    min_far_detection_score: float = 0.4  # chosen on generated far faces (docs/face.md)
     min_inter_eye_px: float = 90.0  # ICAO minimum (240 recommended)
     max_yaw_deg: float = 5.0  # ICAO
     max_pitch_deg: float = 5.0  # ICAO
@@ -204,6 +206,11 @@ class FaceConfig:
     max_over_exposure: float = 0.05  # share of face pixels >= 247 of 255
     min_illumination_uniformity: float = 0.70  # darker / brighter half of the face
     max_background_gradient: float = 12.0  # mean gradient beside and above the head
+    # whole-frame light, judged when no face is found (docs/face.md)
+    max_frame_over_exposure: float = 0.15  # share of frame pixels >= 247 of 255
+    max_frame_luminance: float = 0.80
+    max_frame_under_exposure: float = 0.25  # share of frame pixels <= 25 of 255
+    min_frame_luminance: float = 0.25
     consecutive_frames: int = 5  # passing frames in a row; the best of them is kept
     portrait_height: int = 640  # stored portrait, 3:4 (width = 3/4 of this)
     portrait_head_fraction: float = 0.72  # chin to crown / portrait height (ICAO 0.70-0.80)
