@@ -216,6 +216,10 @@ class FaceConfig:
     portrait_head_fraction: float = 0.72  # chin to crown / portrait height (ICAO 0.70-0.80)
     portrait_crown_margin: float = 0.10  # space above the crown / portrait height
     jpeg_quality: int = 90
+    # 1:1 comparison with the chip portrait (docs/face.md "Live face against the chip photo")
+    match_threshold: float = 0.50  # similarity (1 - embedding distance), set on development people
+    match_min_inter_eye_px: float = 25.0  # below: cannot_tell
+    match_max_pose_deg: float = 25.0  # |yaw| or |pitch| above: cannot_tell
 
 
 @dataclass
