@@ -220,6 +220,10 @@ class FaceConfig:
     match_threshold: float = 0.50  # similarity (1 - embedding distance), set on development people
     match_min_inter_eye_px: float = 25.0  # below: cannot_tell
     match_max_pose_deg: float = 25.0  # |yaw| or |pitch| above: cannot_tell
+    liveness_time_limit_s: float = 8.0  # to do the challenge (turn the head, blink)
+    liveness_frontal_deg: float = 15.0  # |yaw| of the frames that set the turn baseline
+    liveness_turn_deg: float = 25.0  # yaw change that counts as a turn (talking moves 10-20)
+    liveness_blink_ratio: float = 0.65  # eye opening below this share of the open baseline
 
 
 @dataclass

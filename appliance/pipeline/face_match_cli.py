@@ -18,7 +18,9 @@ from appliance.cli_output import (
 )
 from appliance.config import load_config_for
 from appliance.errors import ApplianceError, InvalidInput
+from appliance.pipeline.face_liveness import CHALLENGES, PASSED, check_frames
 from appliance.pipeline.face_match import FaceMatcher, decode_image
+from appliance.pipeline.face_quality import FaceQuality
 
 
 def read_any(path: str) -> Any:
@@ -80,6 +82,58 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return worst
 
 
+def video_frames(path: str, still_s: float = 0.0, fps: float = 10.0):
+    """(time s, RGB frame) of a video file; a still image is repeated for ``still_s`` seconds."""
+    import cv2
+
+    if not Path(path).is_file():
+        raise InvalidInput(f"no such file: {path}")
+    if Path(path).suffix.lower() in (".jpg", ".jpeg", ".png", ".jp2"):
+        rgb = read_any(path)
+        for i in range(int(still_s * fps) + 1):
+            yield i / fps, rgb
+        return
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise InvalidInput(f"cannot open video {path}")
+    rate = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    i = 0
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            yield i / rate, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            i += 1
+    finally:
+        cap.release()
+    if i == 0:
+        raise InvalidInput(f"no frames could be decoded from {path}")
+
+
+def cmd_liveness(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config_for(args).face
+        quality = FaceQuality(cfg)
+        challenges = CHALLENGES if args.challenge == "all" else (args.challenge,)
+        results = []
+        for challenge in challenges:
+            frames = video_frames(args.video, still_s=cfg.liveness_time_limit_s + 1)
+            results.append(check_frames(frames, challenge, quality, cfg).to_dict())
+    except ApplianceError as exc:
+        return fail_exc(args, exc)
+    emit(
+        {
+            "ok": True,
+            "file": args.video,
+            "passed": all(r["result"] == PASSED for r in results),
+            "checks": results,
+        },
+        args,
+    )
+    return EXIT_OK
+
+
 def register(fsub) -> None:
     from appliance.cli import add_json_flag
     from appliance.service import add_config_args
@@ -90,3 +144,10 @@ def register(fsub) -> None:
     add_config_args(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_compare)
+
+    p = fsub.add_parser("liveness", help="run a liveness challenge over a recorded video")
+    p.add_argument("video", help="video file (or a still image, shown for the whole time limit)")
+    p.add_argument("--challenge", choices=(*CHALLENGES, "all"), default="all")
+    add_config_args(p)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_liveness)
