@@ -168,5 +168,72 @@ def register_bench(bench_sub) -> None:
     add_json_flag(p)
     p.set_defaults(func=cmd_bench)
 
+    p = bench_sub.add_parser("face-verify", help='the whole "look at the camera" step')
+    p.add_argument("--record", metavar="DIR", help="write the result to DIR/face-verify-DATE.json")
+    add_config_args(p)
+    add_json_flag(p)
+    p.set_defaults(func=cmd_bench_verify)
+
 
 __all__ = ["MATCH", "bench_face_match", "chip_like", "wilson"]
+
+
+def bench_look_at_camera(cfg, clip: str | None = None) -> dict[str, Any]:
+    """The whole step for a cooperative person: a real recorded head-turn clip as the camera,
+    one of its frames degraded as a chip portrait; plus the sim's still portrait (must fail)."""
+    from appliance.hal.sim import SIM_DATA
+    from appliance.pipeline.face_liveness import CHALLENGES
+    from appliance.pipeline.face_match_cli import video_frames
+    from appliance.pipeline.face_verify import look_at_camera
+
+    matcher = FaceMatcher(cfg.face)
+    out: dict[str, Any] = {}
+    root = require_faces_dir() / "video"
+    clips = {
+        "turn_left": "headturn_webcam_yaw_pitch_roll.avi",
+        "turn_right": "headturn_webcam_yaw_pitch_roll.avi",
+        "blink": "blink_frontal_vlog_woman.mp4",
+    }
+    for challenge in CHALLENGES:
+        path = str(root / clips[challenge])
+        _, first = next(iter(video_frames(path)))
+        t0 = time.perf_counter()
+        chip = matcher.sample(chip_like(first, random.Random(3)))
+        chip_ms = (time.perf_counter() - t0) * 1000
+        frames = list(video_frames(path))
+        outcome = look_at_camera(iter(frames), chip, challenge, matcher)
+        passed_at = outcome.liveness["elapsed_s"]
+        used = sum(1 for t, _ in frames if t <= passed_at)
+        out[challenge] = {
+            "clip": clips[challenge],
+            **outcome.record(),
+            "challenge_s_in_clip": passed_at,
+            "frames_processed": used,
+            "ms": {
+                "chip_embed": round(chip_ms, 1),
+                **{k: round(v, 1) for k, v in outcome.ms.items()},
+            },
+            "processing_s": round((chip_ms + sum(outcome.ms.values())) / 1000, 2),
+        }
+    still = video_frames(
+        str(SIM_DATA / "camera" / "portrait.jpg"), still_s=cfg.face.liveness_time_limit_s + 1
+    )
+    chip = matcher.sample(decode_image((SIM_DATA / "citizen_portrait.jpg").read_bytes()))
+    out["sim_still_portrait"] = look_at_camera(still, chip, "blink", matcher).record()
+    return out
+
+
+def cmd_bench_verify(args: argparse.Namespace) -> int:
+    import os
+
+    from appliance.benchcli import record
+
+    load = os.getloadavg()
+    result = {"area": "face-verify", **bench_look_at_camera(load_config_for(args))}
+    result["load_average"] = {
+        "before": [round(v, 2) for v in load],
+        "after": [round(v, 2) for v in os.getloadavg()],
+    }
+    emit(result, args)
+    record("face-verify", result, args.record)
+    return EXIT_OK
