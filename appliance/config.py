@@ -177,6 +177,10 @@ class UiConfig:
     help_signal_s: float = 60.0  # how long a help call keeps signalling staff
     consent_purposes: list[str] = field(default_factory=lambda: ["face", "fingerprints"])
     consent_version: str = "2025-01"  # version of the consent text in i18n/*.json
+    verify_face: bool = True  # verification offers the live face check against the chip photo
+    liveness_challenges: list[str] = field(
+        default_factory=lambda: ["turn_left", "turn_right", "blink"]
+    )  # drawn at random per session (docs/face.md)
     fingers: list[str] = field(default_factory=lambda: ["right_index", "left_index"])
     operator_pin_hash: str = ""  # scrypt hash; "" = the one `appliance provision` wrote
     pin_max_attempts: int = 5  # wrong PINs in a row before a lockout

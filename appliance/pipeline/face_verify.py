@@ -54,6 +54,23 @@ class VerifyOutcome:
         }
 
 
+def camera_frames(camera, stop, clock=time.monotonic):
+    """(time s, RGB frame) from a camera's ``read()`` until ``stop`` (a threading.Event) is set."""
+    while not stop.is_set():
+        yield clock(), camera.read()
+
+
+def live_check(camera, matcher: FaceMatcher, photo: bytes, challenge: str, stop, on_frame=None):
+    """The step on a live camera (blocking: run it in a thread): the chip ``photo`` (JPEG or
+    JPEG 2000 bytes) is embedded first, then :func:`look_at_camera` runs on the camera's frames.
+    ``on_frame(assessment, check_state)`` is told about every frame (for the guidance)."""
+    from appliance.pipeline.face_match import decode_image
+
+    chip = matcher.sample(decode_image(photo))
+    frames = camera_frames(camera, stop)
+    return look_at_camera(frames, chip, challenge, matcher, on_frame)
+
+
 def _frontal(a: FaceAssessment, cfg: FaceConfig) -> bool:
     yaw = a.measures["head_pose_yaw"]
     if a.face is None or yaw.status != OK:
@@ -66,6 +83,7 @@ def look_at_camera(
     chip: FaceSample,
     challenge: str,
     matcher: FaceMatcher,
+    on_frame=None,
 ) -> VerifyOutcome:
     """Challenge, then compare the best frontal frame with ``chip`` (already embedded)."""
     cfg = matcher.cfg
@@ -76,7 +94,10 @@ def look_at_camera(
         a = matcher.quality.assess(rgb)
         if _frontal(a, cfg) and (best is None or a.overall > best[0]):
             best = (a.overall, rgb.copy(), a)
-        if check.feed(a, t) != WAITING:
+        state = check.feed(a, t)
+        if on_frame is not None:
+            on_frame(a, state)
+        if state != WAITING:
             break
     else:  # the camera stopped before the challenge was done
         check.state = FAILED
