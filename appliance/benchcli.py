@@ -20,6 +20,8 @@ BENCH_MODULES: list[str] = [
     "appliance.pipeline.finger_cli",
     "appliance.pipeline.face_cli",
     "appliance.hub.bench_cli",
+    "appliance.pipeline.face_conditions",
+    "appliance.pipeline.face_match_bench",
 ]
 
 

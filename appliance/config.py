@@ -185,6 +185,10 @@ class UiConfig:
     help_signal_s: float = 60.0  # how long a help call keeps signalling staff
     consent_purposes: list[str] = field(default_factory=lambda: ["face", "fingerprints"])
     consent_version: str = "2025-01"  # version of the consent text in i18n/*.json
+    verify_face: bool = True  # verification offers the live face check against the chip photo
+    liveness_challenges: list[str] = field(
+        default_factory=lambda: ["turn_left", "turn_right", "blink"]
+    )  # drawn at random per session (docs/face.md)
     fingers: list[str] = field(default_factory=lambda: ["right_index", "left_index"])
     operator_pin_hash: str = ""  # scrypt hash; "" = the one `appliance provision` wrote
     pin_max_attempts: int = 5  # wrong PINs in a row before a lockout
@@ -198,6 +202,8 @@ class FaceConfig:
     threads: int = 1  # inference threads per model
     min_detection_score: float = 0.6
     second_face_min_ratio: float = 0.5  # a face this wide relative to the largest counts too
+    far_faces: bool = True  # full-range detector when the short-range one finds no face
+    min_far_detection_score: float = 0.4  # chosen on generated far faces (docs/face.md)
     min_inter_eye_px: float = 90.0  # ICAO minimum (240 recommended)
     max_yaw_deg: float = 5.0  # ICAO
     max_pitch_deg: float = 5.0  # ICAO
@@ -212,11 +218,24 @@ class FaceConfig:
     max_over_exposure: float = 0.05  # share of face pixels >= 247 of 255
     min_illumination_uniformity: float = 0.70  # darker / brighter half of the face
     max_background_gradient: float = 12.0  # mean gradient beside and above the head
+    # whole-frame light, judged when no face is found (docs/face.md)
+    max_frame_over_exposure: float = 0.15  # share of frame pixels >= 247 of 255
+    max_frame_luminance: float = 0.80
+    max_frame_under_exposure: float = 0.25  # share of frame pixels <= 25 of 255
+    min_frame_luminance: float = 0.25
     consecutive_frames: int = 5  # passing frames in a row; the best of them is kept
     portrait_height: int = 640  # stored portrait, 3:4 (width = 3/4 of this)
     portrait_head_fraction: float = 0.72  # chin to crown / portrait height (ICAO 0.70-0.80)
     portrait_crown_margin: float = 0.10  # space above the crown / portrait height
     jpeg_quality: int = 90
+    # 1:1 comparison with the chip portrait (docs/face.md "Live face against the chip photo")
+    match_threshold: float = 0.50  # similarity (1 - embedding distance), set on development people
+    match_min_inter_eye_px: float = 25.0  # below: cannot_tell
+    match_max_pose_deg: float = 25.0  # |yaw| or |pitch| above: cannot_tell
+    liveness_time_limit_s: float = 8.0  # to do the challenge (turn the head, blink)
+    liveness_frontal_deg: float = 15.0  # |yaw| of the frames that set the turn baseline
+    liveness_turn_deg: float = 25.0  # yaw change that counts as a turn (talking moves 10-20)
+    liveness_blink_ratio: float = 0.65  # eye opening below this share of the open baseline
 
 
 @dataclass

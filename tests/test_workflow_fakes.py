@@ -64,6 +64,7 @@ class FakeAdapters:
         self.chip_errors: list[Exception] = []
         self.finger_verdicts: list[str] = []  # consumed one per capture; default pass
         self.face_error: Exception | None = None
+        self.face_decision = "match"  # what verify_face answers
         self.save_error: Exception | None = None
         self.chip = ChipResult(
             fields={"full_name": "NGUYỄN VĂN AN", "date_of_birth": "1990-03-15", "sex": "male"},
@@ -114,6 +115,13 @@ class FakeAdapters:
         if self.face_error:
             raise self.face_error
         return FaceResult(b"\xff\xd8portrait", {"verdict": "pass"})
+
+    async def verify_face(self, photo: bytes, challenge: str, update) -> dict[str, Any]:
+        self.calls.append(f"verify_face:{challenge}")
+        update({"verdict": "fail", "reasons": ["yaw"], "liveness": "waiting"})
+        await asyncio.sleep(0.01)
+        return {"decision": self.face_decision, "score_band": "0.9-1.0", "challenge": challenge,
+                "liveness": "failed" if self.face_decision == "liveness_failed" else "passed"}
 
     async def capture_finger(self, finger: str, update) -> FingerResult:
         self.calls.append(f"finger:{finger}")

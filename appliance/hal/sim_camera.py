@@ -94,6 +94,17 @@ class SimCamera(SimFaults, Camera):
         self._index = 0
         self._next_t = time.monotonic()
 
+    def show(self, image: Path | None) -> None:
+        """Demo: show another still image from now on (None: back to the configured source)."""
+        self._require_open()
+        if image is None:
+            self.open()
+        else:
+            self._frames = load_images(image, (self.cfg.width, self.cfg.height))
+            if self._video is not None:
+                self._video.close()
+                self._video = None
+
     def close(self) -> None:
         if self._video is not None:
             self._video.close()

@@ -13,6 +13,7 @@ from typing import Any
 
 from appliance.citizen import TEST_CITIZEN, TEST_QR_PAYLOAD
 from appliance.errors import DeviceUnavailable
+from appliance.hal.sim import SIM_DATA
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ NEW_LAYOUT_QR = "|".join(
     [TEST_QR_PAYLOAD, str(TEST_CITIZEN["father_name"]), str(TEST_CITIZEN["mother_name"])]
 )
 BAD_QR = "https://example.com/not-a-card"
+OTHER_PERSON = SIM_DATA / "other_person.jpg"  # tools/make_face_other_person.py
 
 
 EXPIRED_CARD_HOLDER = {
@@ -48,6 +50,8 @@ ACTIONS = (
     "card_on",  # put the card on the reader
     "card_off",  # take it off
     "finger",  # put the finger on the sensor
+    "face_other",  # another person in front of the sim camera (the face check says no match)
+    "face_citizen",  # the test citizen again (the sim camera's default portrait)
     "unplug_camera",  # unplug a device (it comes back at the next device check)
     "unplug_fingerprint",
     "unplug_card_reader",
@@ -69,7 +73,8 @@ class SimControls:
         return bool(self.kinds)
 
     def available(self) -> list[str]:
-        needs = {"qr": "qr_scanner", "card": "card_reader", "finger": "fingerprint"}
+        needs = {"qr": "qr_scanner", "card": "card_reader", "finger": "fingerprint",
+                 "face": "camera"}  # fmt: skip
         out = []
         for action in ACTIONS:
             if action.startswith("unplug_"):
@@ -111,6 +116,11 @@ class SimControls:
             reader.insert() if action == "card_on" else reader.remove()
         elif action == "finger":
             self._finger.set()
+        elif action in ("face_other", "face_citizen"):
+            camera = devices.get("camera")
+            if camera is None:
+                return False
+            camera.show(OTHER_PERSON if action == "face_other" else None)
         else:
             kind = action[len("unplug_") :]
             devices.report_failure(kind, DeviceUnavailable(f"simulated {kind} was unplugged"))

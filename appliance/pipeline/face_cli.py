@@ -14,6 +14,7 @@ from appliance.cli_output import EXIT_DEVICE, EXIT_INVALID, EXIT_OK, emit, error
 from appliance.config import load_config_for
 from appliance.errors import ApplianceError, InvalidInput
 from appliance.imageio import read_image
+from appliance.pipeline import face_match_cli
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
@@ -199,6 +200,7 @@ def register(sub) -> None:
     add_config_args(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_capture)
+    face_match_cli.register(fsub)
 
 
 def register_bench(bench_sub) -> None:

@@ -1,9 +1,10 @@
-"""Face detection with MediaPipe's BlazeFace short-range model (128x128, 896 SSD anchors).
+"""Face detection with MediaPipe's BlazeFace models: short range (128x128, 896 SSD anchors) and
+full range (192x192, 2304 anchors, faces down to about 1/20 of the frame, a few metres away).
 
-The frame is letterboxed (aspect kept, zero padding) to 128x128 and scaled to [-1, 1]; the
-regressors are decoded against the fixed anchors, thresholded, then merged by MediaPipe's
+The frame is letterboxed (aspect kept, zero padding) to the model's input and scaled to [-1, 1];
+the regressors are decoded against the fixed anchors, thresholded, then merged by MediaPipe's
 weighted non-maximum suppression. Boxes and the six keypoints come back in frame pixels.
-Model card: ``models/face_detection_short_range.md``.
+Model cards: ``models/face_detection_short_range.md``, ``models/face_detection_full_range.md``.
 """
 
 from __future__ import annotations
@@ -18,20 +19,23 @@ from appliance.pipeline.inference import load_model
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DETECTOR_MODEL = MODELS_DIR / "face_detection_short_range.tflite"
+FULL_RANGE_MODEL = MODELS_DIR / "face_detection_full_range_sparse.tflite"
 INPUT_SIZE = 128
+FULL_RANGE_INPUT = 192
 # Keypoint order of the model (the subject's right eye appears on the image's left).
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
 
 
-def ssd_anchors() -> np.ndarray:
-    """The model's 896 anchor centres (x, y) in [0, 1].
+def ssd_anchors(layout: tuple[tuple[int, int], ...] = ((16, 2), (8, 6))) -> np.ndarray:
+    """A model's anchor centres (x, y) in [0, 1], from (grid cells, anchors per cell) layers.
 
-    MediaPipe's SsdAnchorsCalculator for this model: 4 layers, strides 8, 16, 16, 16, one aspect
-    ratio plus the interpolated scale, fixed anchor size: layers of equal stride share one grid,
-    so it is a 16x16 grid with 2 anchors per cell and an 8x8 grid with 6.
+    Short range (the default, 896 anchors): MediaPipe's SsdAnchorsCalculator with 4 layers,
+    strides 8, 16, 16, 16, one aspect ratio plus the interpolated scale, fixed anchor size:
+    layers of equal stride share one grid, so a 16x16 grid with 2 anchors per cell and an 8x8
+    grid with 6. Full range: one layer of stride 4 on 192 px, one anchor per cell (48x48).
     """
     grids = []
-    for cells, per_cell in ((INPUT_SIZE // 8, 2), (INPUT_SIZE // 16, 6)):
+    for cells, per_cell in layout:
         c = (np.arange(cells, dtype=np.float32) + 0.5) / cells
         xx, yy = np.meshgrid(c, c)
         grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
@@ -40,6 +44,12 @@ def ssd_anchors() -> np.ndarray:
 
 
 ANCHORS = ssd_anchors()
+FULL_RANGE_ANCHORS = ssd_anchors(((FULL_RANGE_INPUT // 4, 1),))
+# model file -> (input size, anchors)
+LAYOUTS = {
+    DETECTOR_MODEL.name: (INPUT_SIZE, ANCHORS),
+    FULL_RANGE_MODEL.name: (FULL_RANGE_INPUT, FULL_RANGE_ANCHORS),
+}
 
 
 @dataclass
@@ -111,20 +121,21 @@ class FaceDetector:
         iou_threshold: float = 0.3,
     ) -> None:
         self.model = load_model(model_path, threads)
+        self.size, self.anchors = LAYOUTS.get(Path(model_path).name, (INPUT_SIZE, ANCHORS))
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
         self._logit_threshold = float(np.log(score_threshold / (1 - score_threshold)))
-        self._canvas = np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.float32)
-        # the frame shrunk to fit 128x128 (RGB uint8), kept for cheap whole-frame measures
+        self._canvas = np.zeros((1, self.size, self.size, 3), np.float32)
+        # the frame shrunk to fit the input (RGB uint8), kept for cheap whole-frame measures
         self.thumbnail: np.ndarray | None = None
 
     def _letterbox(self, rgb: np.ndarray) -> tuple[float, int, int]:
         h, w = rgb.shape[:2]
-        scale = INPUT_SIZE / max(h, w)
+        scale = self.size / max(h, w)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
         self.thumbnail = small
-        ox, oy = (INPUT_SIZE - nw) // 2, (INPUT_SIZE - nh) // 2
+        ox, oy = (self.size - nw) // 2, (self.size - nh) // 2
         canvas = self._canvas
         canvas.fill(0.0)
         canvas[0, oy : oy + nh, ox : ox + nw] = small * np.float32(2 / 255) - np.float32(1)
@@ -137,15 +148,15 @@ class FaceDetector:
         keep = np.nonzero(logits > self._logit_threshold)[0]
         if keep.size == 0:
             return []
-        raw = regressors.reshape(-1, 16)[keep] / INPUT_SIZE
-        anchors = ANCHORS[keep]
+        raw = regressors.reshape(-1, 16)[keep] / self.size
+        anchors = self.anchors[keep]
         centre = raw[:, 0:2] + anchors
         half = raw[:, 2:4] / 2
         kps = raw[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
         norm = np.concatenate([centre - half, centre + half, kps.reshape(-1, 12)], axis=1)
         # letterbox [0, 1] -> frame pixels
         offset = np.tile(np.array([ox, oy], np.float32), 8)
-        pixels = (norm * INPUT_SIZE - offset) / scale
+        pixels = (norm * self.size - offset) / scale
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[keep], -80, 80)))
         return [
             Detection(score, c[:4].astype(np.float64), c[4:].reshape(6, 2).astype(np.float64))

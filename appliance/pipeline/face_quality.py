@@ -20,7 +20,13 @@ import numpy as np
 
 from appliance.config import FaceConfig
 from appliance.errors import ConfigError
-from appliance.pipeline.face_detect import Detection, FaceDetector
+from appliance.pipeline.face_detect import FULL_RANGE_MODEL, Detection, FaceDetector
+from appliance.pipeline.face_frame import (
+    detect_faces,
+    frame_exposure,
+    frame_light_reasons,
+    sharpness,
+)
 from appliance.pipeline.face_landmarks import (
     CHIN,
     FACE_OVAL,
@@ -241,6 +247,11 @@ class FaceQuality:
         self.detector = FaceDetector(
             threads=self.cfg.threads, score_threshold=self.cfg.min_detection_score
         )
+        self.far_detector = (
+            FaceDetector(FULL_RANGE_MODEL, self.cfg.threads, self.cfg.min_far_detection_score)
+            if self.cfg.far_faces
+            else None
+        )
         self.landmarker = FaceLandmarker(threads=self.cfg.threads)
 
     def assess(self, rgb: np.ndarray) -> FaceAssessment:
@@ -248,7 +259,7 @@ class FaceQuality:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an H x W x 3 uint8 RGB frame, got {rgb.shape} {rgb.dtype}")
         t0 = time.perf_counter()
-        faces = self.detector.detect(rgb)
+        faces = detect_faces(self.detector, self.far_detector, rgb)
         t1 = time.perf_counter()
         measures = {name: Measure(None, None, NOT_RUN) for name in MEASURES}
         main, count = self._main_face(faces)
@@ -261,6 +272,9 @@ class FaceQuality:
         if lm is None:
             for name in MEASURES[1:]:
                 measures[name] = Measure(None, None, FAILURE_TO_ASSESS)
+            assert self.detector.thumbnail is not None  # set by every detect()
+            for name, v in frame_exposure(self.detector.thumbnail).items():
+                measures[name] = Measure(v, None)
         else:
             assert main is not None
             geometry = self._measure(rgb, main, lm, measures)
@@ -425,7 +439,9 @@ class FaceQuality:
         cfg = self.cfg
         count = m["single_face_present"].raw or 0
         if count == 0 or geometry is None:
-            return ["no_face"]
+            frame = {k: v.raw for k, v in m.items() if k.startswith("frame_") and v.raw is not None}
+            # the light of the whole frame first: it is what the citizen can change
+            return (frame_light_reasons(frame, cfg) if len(frame) == 3 else []) + ["no_face"]
         reasons = set()
         if count > 1:
             reasons.add("multiple_faces")
@@ -474,21 +490,3 @@ class FaceQuality:
         if above("background_uniformity", cfg.max_background_gradient):
             reasons.add("busy_background")
         return [r for r in REASONS if r in reasons]
-
-
-def sharpness(gray: np.ndarray) -> float:
-    """sqrt(Laplacian energy / gradient energy) of an 8-bit grey region: how fine its detail is.
-
-    Blur moves spectral energy to lower frequencies, so this falls monotonically with blur, and
-    scaling the brightness leaves it unchanged. The energy that 8-bit rounding alone adds
-    (uniform noise of variance 1/12) is subtracted first, or a flat, blurred region would read
-    as sharp. Units: 1 / pixel of the 96x96 face crop (a face about 29 px between the eyes).
-    """
-    g = gray.astype(np.float32)
-    lap = cv2.Laplacian(g, cv2.CV_32F, ksize=1)[1:-1, 1:-1]
-    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=1)[1:-1, 1:-1]
-    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=1)[1:-1, 1:-1]
-    lap_energy = max(float(np.mean(lap * lap)) - 20.0 / 12.0, 0.0)
-    # central differences are twice the gradient; the rounding noise adds 2 * 2/12 / 4
-    grad_energy = max(float(np.mean(gx * gx + gy * gy)) / 4.0 - 1.0 / 12.0, 1e-6)
-    return float(np.sqrt(lap_energy / grad_energy))

@@ -478,11 +478,54 @@
           el("ul", { class: "checklist", id: "auth-lines" }, line("passive"), line("active")),
         ],
         note: t("result.take_card"),
-        actions: [{ label: t("common.done"), cmd: "done", primary: true }],
+        actions: [
+          d.face_check ? { label: t("result.check_face"), cmd: "check_face" } : null,
+          { label: t("common.done"), cmd: "done", primary: true },
+        ],
         noCancel: true,
         countdown: true,
       };
     },
+
+    // issue #18: is the holder the card's owner? consent, a liveness challenge, the answer
+    "verify.face_consent": () => ({
+      middle: true,
+      body: [el("h1", { text: t("verify_face.consent.title") }),
+        el("p", { class: "lead", id: "face-consent-body", text: t("verify_face.consent.body") })],
+      actions: [
+        { label: t("verify_face.consent.decline"), cmd: "decline" },
+        { label: t("verify_face.consent.agree"), cmd: "consent", primary: true },
+      ],
+    }),
+
+    "verify.face_live": (d, v) => ({
+      middle: true,
+      body: [
+        el("div", { class: "row fill" },
+          el("div", { class: "preview", id: "preview" }, previewImage(v.seq), el("div", { class: "oval" })),
+          el("div", { class: "grow col" },
+            el("h1", { text: t("verify_face.live.title") }),
+            el("p", { class: "lead", id: "face-challenge", "data-challenge": d.challenge,
+              text: t(`verify_face.challenge.${d.challenge}`) }),
+            el("div", { class: "guidance", id: "face-guidance", text: "" }))),
+      ],
+      actions: [],
+    }),
+
+    "verify.face_result": (d) => ({
+      center: true,
+      body: [
+        el("div", { class: `verdict ${d.owner ? "genuine" : "cannot_confirm"}`, id: "face-verdict",
+          "data-owner": String(d.owner) },
+          el("span", { class: "icon", text: d.owner ? "✓" : "ℹ" }),
+          el("span", { class: "big", text: t(d.owner ? "verify_face.result.owner" : "verify_face.result.officer") })),
+        el("p", { class: "lead", text: t(d.owner ? "verify_face.result.owner_body" : "verify_face.result.officer_body") }),
+      ],
+      note: t("result.take_card"),
+      actions: [{ label: t("common.done"), cmd: "done", primary: true }],
+      noCancel: true,
+      countdown: true,
+    }),
 
     "gate.ready": (d) => ({
       center: true,
@@ -695,6 +738,14 @@
       $("face-guidance").classList.toggle("good", pass);
       $("preview").classList.toggle("pass", pass);
       if (typeof g.progress === "number") setBar("face-progress", g.progress);
+    }
+    if (g && v.screen === "verify.face_live") {
+      const code = (g.reasons || [])[0];
+      // who and light only: pose codes would contradict a "turn your head" challenge
+      const shown = ["no_face", "multiple_faces", "too_dark", "too_bright", "face_too_small"];
+      const hint = g.liveness === "passed" ? t("verify_face.live.done")
+        : shown.includes(code) ? guidanceText("face", code) || "" : "";
+      $("face-guidance").textContent = hint;
     }
     const f = S.live.finger;
     if (f && v.screen === "enroll.finger") {

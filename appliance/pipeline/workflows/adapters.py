@@ -41,6 +41,7 @@ class ChipResult:
     passive: str  # verified | chain_unknown | failed | not_checked
     active: str  # passed | failed | not_supported
     failed_step: str | None = None
+    dg2_hash_ok: bool = False  # DG2 (the photo) matched its hash in EF.SOD: it may be compared
 
 
 @dataclass(slots=True)
@@ -116,6 +117,10 @@ class Adapters(Protocol):
 
     async def capture_face(self, update: Update) -> FaceResult:
         """Live capture; ``update`` gets guidance dicts; the preview runs meanwhile."""
+
+    async def verify_face(self, photo: bytes, challenge: str, update: Update) -> dict[str, Any]:
+        """Liveness ``challenge`` then the live face against the chip ``photo``; returns only
+        ``decision``, ``score_band``, ``challenge``, ``liveness`` (face_verify.VerifyOutcome)."""
 
     async def capture_finger(self, finger: str, update: Update) -> FingerResult:
         """Capture one finger with its attempts; ``update`` gets phase/feedback dicts."""

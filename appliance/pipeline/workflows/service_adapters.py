@@ -36,6 +36,8 @@ from appliance.errors import (
     DeviceUnavailable,
     InvalidInput,
 )
+from appliance.pipeline.face_match import FaceMatcher
+from appliance.pipeline.face_verify import live_check
 from appliance.pipeline.workflows.adapters import (
     ChipResult,
     ConsentText,
@@ -352,6 +354,33 @@ class ServiceAdapters:
             raise StepError("capture_failed", "no portrait", detail="face")
         return FaceResult(jpeg, live.portrait_assessment.to_dict())
 
+    async def verify_face(self, photo: bytes, challenge: str, update: Update) -> dict[str, Any]:
+        camera = self.device("camera")
+        self.preview.active = True
+        loop = asyncio.get_running_loop()
+        try:
+            if getattr(self, "_face_matcher", None) is None:  # loads once, off the event loop
+                self._face_matcher = await asyncio.to_thread(FaceMatcher, self.cfg.face)
+
+            def on_frame(a: Any, state: str) -> None:  # the camera thread
+                msg = {"verdict": a.verdict, "reasons": list(a.reasons), "liveness": state}
+                loop.call_soon_threadsafe(update, msg)
+
+            def sink(jpeg: bytes) -> None:
+                loop.call_soon_threadsafe(self.preview.publish, jpeg)
+
+            stop = threading.Event()
+            try:
+                cam = PreviewCamera(camera, sink)
+                outcome = await self.call(
+                    "camera", live_check, cam, self._face_matcher, photo, challenge, stop, on_frame
+                )
+            finally:
+                stop.set()
+        finally:
+            self.preview.stop()
+        return outcome.record()  # the frames and embeddings end here: never stored or logged
+
     # --- fingers ------------------------------------------------------------------------------
 
     async def capture_finger(self, finger: str, update: Update) -> FingerResult:
@@ -562,6 +591,7 @@ def _read_chip(cfg: Any, reader: Any, bac: tuple[str, str, str], report: Progres
         card.passive_auth.status,
         card.active_auth.status,
         card.passive_auth.failed_step,
+        card.passive_auth.data_groups.get("DG2") == "ok",
     )
 
 

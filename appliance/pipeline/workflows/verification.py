@@ -2,7 +2,11 @@
 
 scan QR -> (dates typed on a keypad when the QR cannot give the chip key) -> tap the card ->
 read with progress -> result: the chip's data and photo, passive and active authentication in
-plain words (genuine / cannot confirm / not genuine).
+plain words (genuine / cannot confirm / not genuine). For a genuine card whose photo (DG2)
+matched its SOD hash, the result offers "check that the card is yours": consent -> look at the
+camera (a random liveness challenge, then the live face against the chip photo) -> "the card
+belongs to you" or, gently, "please see the officer". Only the decision and a score band are
+kept (the session outcome); the frames and embeddings never leave the adapter.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from datetime import date
 from typing import Any, ClassVar
 
 from appliance.errors import InvalidInput
+from appliance.pipeline.face_liveness import random_challenge
 from appliance.pipeline.workflows.engine import END, ERROR, State, StepError, Workflow
 from appliance.pipeline.workflows.enrollment import _data_url
 
@@ -47,7 +52,10 @@ class VerificationWorkflow(Workflow):
         "keypad_expiry": State("verify.keypad", "idle_s", ERROR, ("tap", "keypad_dob"), step=2),
         "tap": State("verify.tap", "card_s", ERROR, ("reading",), False, step=3),
         "reading": State("verify.reading", "chip_read_s", ERROR, ("result",), False, step=3),
-        "result": State("verify.result", "message_s", END, step=4),
+        "result": State("verify.result", "message_s", END, ("face_consent",), step=4),
+        "face_consent": State("verify.face_consent", "idle_s", END, ("face_live",), step=4),
+        "face_live": State("verify.face_live", "face_s", ERROR, ("face_result",), False, step=4),
+        "face_result": State("verify.face_result", "message_s", END, step=4),
         ERROR: State("error", "message_s", END),
     }
 
@@ -127,12 +135,44 @@ class VerificationWorkflow(Workflow):
             for k in ("full_name", "date_of_birth", "sex", "nationality", "expiry_date")
         }
         fields["masked_id"] = self.session["identity"].masked_id
+        # only a genuine chip's photo whose hash matched the signed SOD may be compared
+        face_check = bool(
+            self.cfg.verify_face
+            and words["overall"] == GENUINE
+            and chip.dg2_hash_ok
+            and chip.photo_jpeg
+        )
         self.show(
             fields=fields,
             photo=_data_url(chip.photo_jpeg) if chip.photo_jpeg else None,
             auth=words,
             failed_step=chip.failed_step,
+            face_check=face_check,
         )
         self.outcome = f"read:{words['overall']}"
+        cmd = await self.ui.command(*(("done", "check_face") if face_check else ("done",)))
+        return "face_consent" if cmd.name == "check_face" else END
+
+    async def on_face_consent(self) -> str:
+        self.show()
+        cmd = await self.ui.command("consent", "decline")
+        return "face_live" if cmd.name == "consent" else END
+
+    async def on_face_live(self) -> str:
+        challenge = random_challenge(self.cfg.liveness_challenges)
+        self.show(challenge=challenge)
+        record = await self.adapters.verify_face(
+            self.session["chip"].photo_jpeg, challenge, lambda d: self.ui.update("guidance", d)
+        )
+        self.session["face"] = record
+        return "face_result"
+
+    async def on_face_result(self) -> str:
+        record = self.session["face"]
+        owner = record["decision"] == "match"
+        self.adapters.indicate("ok" if owner else "help")
+        # what is kept: the decision and the score band, nothing of the face itself
+        self.outcome += f";face:{record['decision']}:{record['score_band']}"
+        self.show(owner=owner, reason=record["decision"])
         await self.ui.command("done")
         return END
