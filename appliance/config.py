@@ -106,6 +106,8 @@ class CardReaderConfig(DeviceConfig):
     extended_length: str = "auto"  # auto (reader and ATR say so) | on | off
     block_size: int = 0  # 0 = start at the largest and step down; else the first block size
     read_timeout_s: float = 30.0  # a whole chip read, BAC to passive authentication
+    face_max_pixels: int = 1_000_000  # a chip photo declaring more is not decoded
+    face_max_bytes: int = 4_000_000  # nor one whose decoded pixels would take more bytes
     sim_insert_after_s: float = 1.0
     sim_card_fault: str = ""  # emulated chip fault: wrong_mac, truncated_tlv, oversized_length, ...
     sim_max_le: int = 0  # emulated chip refuses READ BINARY Le above this (0 = no limit)

@@ -143,6 +143,11 @@ class SimCardReader(SimFaults, CardReader):
         self._maybe_timeout("card", 1.0)
         return self.emulator.transmit(apdu)
 
+    def abort_transmit(self) -> None:
+        """A command was abandoned (stalled chip): power-cycle the emulated chip once it is idle."""
+        if self.emulator is not None:
+            self.emulator.reset_when_idle()
+
     def probe(self) -> str:
         self._maybe_timeout("card reader", 1.0)
         return f"reader present, card {'on' if self.card_present() else 'not on'} the reader"

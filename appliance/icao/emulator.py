@@ -107,6 +107,7 @@ class CardEmulator:
             else None
         )
         self._lock = threading.Lock()
+        self._reset_due = False
         self.commands = 0
         self.reset()
 
@@ -118,10 +119,18 @@ class CardEmulator:
         self.rnd_ic: bytes | None = None
         self._protected_responses = 0
 
+    def reset_when_idle(self) -> None:
+        """The reader gave up on a command: power-cycle before the next one (the command being
+        processed, if any, is still answered, to nobody), without waiting."""
+        self._reset_due = True
+
     # --- entry point --------------------------------------------------------------------------
 
     def process(self, apdu: bytes) -> bytes:
         with self._lock:
+            if self._reset_due:
+                self._reset_due = False
+                self.reset()
             if self.fault == "slow":
                 time.sleep(self.slow_s)
             self.commands += 1

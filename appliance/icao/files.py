@@ -9,7 +9,10 @@
   Under 3DES secure messaging a short response carries at most 231 bytes; larger blocks need
   extended length, used only when both the card (ATR) and the reader say they support it.
   On 6700, 6282 without data, 6B00 or 6Cxx the block size steps down (6Cxx: to the size the
-  chip names) and stays down; what worked is remembered per ATR in a :class:`BlockMemory`.
+  chip names, but never below ``MIN_BLOCK``: a smaller 6Cxx caps that one APDU only) and stays
+  down. What worked is remembered per ATR in a :class:`BlockMemory`, by the reader and only after
+  a read that passive authentication verified, and never below ``MIN_REMEMBERED``: a hostile
+  card cannot slow down the cards after it.
 * Offsets past 32 767 use READ BINARY with the odd instruction (B1, offset in DO54).
 """
 
@@ -43,6 +46,8 @@ SHORT_SM_MAX = 231  # plaintext bytes a 256-byte short response carries under 3D
 JMRTD_BLOCK = 224
 EXTENDED_MAX = 0xFEFF  # plaintext per extended response, leaving room for the SM objects
 LADDER = (EXTENDED_MAX, 8192, 4096, 2048, 1024, SHORT_SM_MAX, JMRTD_BLOCK, 160, 128, 96, 64, 32)
+MIN_BLOCK = 32  # a 6Cxx naming less caps one APDU; the block size itself stays at least this
+MIN_REMEMBERED = 128  # a smaller block size is never carried over to the next card
 STEP_DOWN_SW = (0x6700, 0x6B00, 0x6282)
 SFI_REFUSED_SW = (0x6A86, 0x6A81, 0x6A80, 0x6D00, 0x6E00, 0x6B00, 0x6986)
 MAX_OFFSET_B0 = 0x7FFF
@@ -76,6 +81,11 @@ class BlockMemory:
             return None
 
     def put(self, atr: bytes, plan: ReadPlan) -> None:
+        """Remember ``plan`` (call only after a verified read); a block size under
+        ``MIN_REMEMBERED`` is not remembered (a chip that needs it gets its own step-downs)."""
+        if plan.block < MIN_REMEMBERED:
+            log.info("block size %d not remembered (below %d)", plan.block, MIN_REMEMBERED)
+            return
         with self._lock:
             self._plans[atr] = ReadPlan(plan.block, plan.extended, plan.sfi)
             self._plans.move_to_end(atr)
@@ -211,7 +221,7 @@ class FileReader:
                 if ext:
                     self._no_extended()
                 elif sw >> 8 == 0x6C and 0 < (sw & 0xFF or 256) < n:
-                    self._lower(sw & 0xFF or 256, sw)
+                    self._lower(max(sw & 0xFF or 256, MIN_BLOCK), sw)
                 else:
                     self._step_down(ef, offset, n, sw)
                 raise _SessionLost()
@@ -230,7 +240,8 @@ class FileReader:
                 return data
             if sw >> 8 == 0x6C and 0 < (sw & 0xFF or 256) < n:
                 cap = sw & 0xFF or 256
-                self._lower(cap, sw)
+                if cap >= MIN_BLOCK:
+                    self._lower(cap, sw)
                 continue
             if header and sw in STEP_DOWN_SW:
                 raise status_error(f"reading the header of {ef.name}", sw)

@@ -36,13 +36,19 @@ from appliance.icao.files import (
     FileReader,
     ReadPlan,
 )
-from appliance.icao.passive import PassiveAuthResult, TrustStore, passive_authentication
+from appliance.icao.passive import (
+    VERIFIED,
+    PassiveAuthResult,
+    TrustStore,
+    passive_authentication,
+)
 from appliance.icao.session import CardSession
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_FILE_BYTES = 65536
 READ_ORDER = (1, 13, 15, 14, 2)  # the face image, by far the largest, last
+VERDICT_GROUPS = frozenset({1, 2, 13, 14, 15})  # listed in EF.SOD => must be read and hashed
 Progress = Callable[[str, int, int], None]
 EXTENDED_SETTINGS = {"auto": None, "on": True, "off": False}
 
@@ -179,6 +185,16 @@ def _probe_pace(session: CardSession, max_file_bytes: int) -> bool:
     return False
 
 
+def _sod_data_groups(sod: bytes | None) -> set[int]:
+    """The data group numbers EF.SOD lists (empty when it is missing or unreadable)."""
+    if not sod:
+        return set()
+    try:
+        return set(lds.parse_sod(sod).hashes)
+    except LdsError:
+        return set()
+
+
 def read_card(
     reader: Any,
     bac_input: Any,
@@ -212,7 +228,42 @@ def read_card(
         raise NoCard("no card on the reader")
     t0 = time.perf_counter()
     report = progress or (lambda stage, done, total: None)
+    options = {
+        "trust_dir": trust_dir,
+        "trust_store": trust_store,
+        "max_file_bytes": max_file_bytes,
+        "block_size": block_size,
+        "extended": extended,
+        "active_auth": active_auth,
+        "probe_pace": probe_pace,
+        "memory": memory,
+        "rng": rng,
+    }
     transport = Transport(reader, deadline=time.monotonic() + timeout_s)
+    try:
+        return _read(reader, atr, keys, transport, report, t0, **options)
+    finally:
+        transport.close()
+
+
+def _read(
+    reader,
+    atr,
+    keys,
+    transport,
+    report,
+    t0,
+    *,
+    trust_dir,
+    trust_store,
+    max_file_bytes,
+    block_size,
+    extended,
+    active_auth,
+    probe_pace,
+    memory,
+    rng,
+) -> CardRead:
     session = CardSession(transport)
 
     ext = extended
@@ -258,12 +309,14 @@ def read_card(
     com_bytes = fetch("COM")
     com = parse("COM", lds.parse_com, com_bytes) if com_bytes else None
     listed = set(com.data_groups) if com else set(READ_ORDER)
-    sod = None
+    sod = fetch("SOD")  # before the data groups: EF.COM is unsigned, the SOD's list is not
+    signed = _sod_data_groups(sod)
     for number in READ_ORDER:
-        if number == 2:
-            sod = fetch("SOD")
-        if number in listed or number == 1:
+        if number in listed or number in signed or number == 1:
             fetch(f"DG{number}")
+    missing = sorted(n for n in signed & VERDICT_GROUPS if f"DG{n}" not in result.files)
+    if missing:
+        log.warning("EF.SOD lists %s but the chip did not return them", missing)
 
     raw = result.files
     if "DG1" in raw:
@@ -276,7 +329,11 @@ def read_card(
         result.security_infos = parse("DG14", lds.parse_dg14, raw["DG14"])
     aa_key = parse("DG15", lds.parse_dg15, raw["DG15"]) if "DG15" in raw else None
 
-    if active_auth and "DG15" in raw:
+    if active_auth and 15 in missing:
+        result.active_auth = ActiveAuthResult(
+            "failed", message="EF.SOD lists DG15 but the chip did not return it"
+        )
+    elif active_auth and "DG15" in raw:
         report("active_auth", 0, 1)
         if aa_key is None:
             result.active_auth = ActiveAuthResult("failed", message="DG15 holds no usable key")
@@ -296,11 +353,13 @@ def read_card(
             else getattr(reader, "trust_store", None) or TrustStore()
         )
     data_groups = {int(n[2:]): d for n, d in raw.items() if n.startswith("DG")}
-    result.passive_auth = passive_authentication(sod, data_groups, trust_store)
+    result.passive_auth = passive_authentication(
+        sod, data_groups, trust_store, missing=[n for n in missing if n != 15]
+    )
     report("passive_auth", 1, 1)
 
-    if memory is not None:
-        memory.put(atr, plan)
+    if memory is not None and result.passive_auth.status == VERIFIED:
+        memory.put(atr, plan)  # only what worked for a genuine card (a hostile one must not stick)
     io = transport.stats
     result.stats = ReadStats(
         apdus=io.apdus,

@@ -36,6 +36,8 @@ from appliance.errors import (
     DeviceUnavailable,
     InvalidInput,
 )
+from appliance.icao.errors import FaceImageError
+from appliance.icao.faceimage import to_jpeg as chip_face_jpeg
 from appliance.pipeline.workflows.adapters import (
     ChipResult,
     ConsentText,
@@ -166,14 +168,13 @@ def encode_png(gray: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def to_jpeg(data: bytes) -> bytes:
-    """A chip photo as JPEG for the screen (JPEG 2000 is converted; browsers cannot show it)."""
-    if data[:2] == b"\xff\xd8":
-        return data
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        return encode_jpeg(np.asarray(img.convert("RGB")))
+def to_jpeg(data: bytes, card_cfg: Any = None) -> bytes:
+    """A chip photo as JPEG for the screen (JPEG 2000 is converted; browsers cannot show it),
+    decoded only within the ``[card_reader]`` face image budget (FaceImageError otherwise)."""
+    budget = {}
+    if card_cfg is not None:
+        budget = {"max_pixels": card_cfg.face_max_pixels, "max_bytes": card_cfg.face_max_bytes}
+    return chip_face_jpeg(data, **budget)
 
 
 class ServiceAdapters:
@@ -508,11 +509,11 @@ def _finger_event(finger: str, ev: dict[str, Any]) -> dict[str, Any] | None:
 READ_STAGES = {
     "bac": 0.05,
     "COM": 0.02,
+    "SOD": 0.06,
     "DG1": 0.03,
     "DG13": 0.05,
     "DG15": 0.03,
     "DG14": 0.03,
-    "SOD": 0.06,
     "DG2": 0.63,
     "active_auth": 0.05,
     "passive_auth": 0.05,
@@ -555,7 +556,14 @@ def _read_chip(cfg: Any, reader: Any, bac: tuple[str, str, str], report: Progres
         raise StepError("card_unreadable", exc.message, detail=exc.code) from exc
     fields = dict(card.dg13 or {})
     fields.pop("id_number", None)  # the screen shows the mask from the QR, never the number
-    photo = to_jpeg(card.face_image) if card.face_image else None
+    photo = None
+    if card.face_image and card.passive_auth.data_groups.get("DG2") == "ok":
+        try:  # decoded only once its SOD hash matched, and within the configured budget
+            photo = to_jpeg(card.face_image, cfg.card_reader)
+        except FaceImageError as exc:
+            log.warning("chip photo not shown: %s", exc.message)
+    elif card.face_image:
+        log.warning("chip photo not shown: DG2 does not match EF.SOD")
     return ChipResult(
         fields,
         photo,
