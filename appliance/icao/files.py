@@ -122,7 +122,14 @@ class FileReader:
         self.progress = progress
         self.step_downs = 0
         if not plan.extended:
-            plan.block = min(plan.block, SHORT_SM_MAX)
+            plan.block = min(plan.block, self.short_max)
+
+    @property
+    def short_max(self) -> int:
+        """The most plaintext one short protected response carries: 231 bytes under 3DES secure
+        messaging, 223 under AES (and 231 in the clear, as before)."""
+        sm = self.session.sm
+        return sm.max_short_plain if sm is not None else SHORT_SM_MAX
 
     # public
 
@@ -174,7 +181,7 @@ class FileReader:
 
     def _no_extended(self) -> None:
         self.plan.extended = False
-        self.plan.block = min(self.plan.block, SHORT_SM_MAX)
+        self.plan.block = min(self.plan.block, self.short_max)
         self.step_downs += 1
 
     def _bare_status(self) -> bool:
@@ -208,8 +215,11 @@ class FileReader:
         while True:
             odd = offset > MAX_OFFSET_B0
             block = self.plan.block - (4 if odd else 0)
+            if not self.plan.extended and self.plan.block > self.short_max:
+                self.plan.block = self.short_max  # the cipher changed (chip authentication)
+                block = self.plan.block - (4 if odd else 0)
             n = min(block, total - offset, cap or total)
-            ext = self.plan.extended and n + (4 if odd else 0) > SHORT_SM_MAX
+            ext = self.plan.extended and n + (4 if odd else 0) > self.short_max
             if odd:
                 raw_offset = offset.to_bytes(3 if offset > 0xFFFF else 2, "big")
                 cmd = Command(0x00, 0xB1, 0x00, 0x00, tlv.encode(0x54, raw_offset), n + 4)
@@ -260,7 +270,9 @@ class FileReader:
     def _step_down(self, ef: EfInfo, offset: int, n: int, sw: int) -> None:
         smaller = [size for size in LADDER if size < n]
         if not self.plan.extended:
-            smaller = [size for size in smaller if size <= SHORT_SM_MAX]
+            smaller = [size for size in smaller if size <= self.short_max]
+            if self.short_max < SHORT_SM_MAX and n > self.short_max:
+                smaller = [self.short_max, *smaller]
         if not smaller:
             raise status_error(
                 f"{ef.name}: the chip refuses to read at offset {offset} with any block size", sw
