@@ -21,7 +21,8 @@ modes for tests:
 ``wrong_mac`` (response MACs are corrupted after ``fault_after`` protected responses),
 ``truncated_tlv`` (``fault_file`` is shorter than its header says), ``oversized_length``
 (``fault_file``'s header claims 16 MB), ``slow`` (every response waits ``slow_s``), ``bad_aa``
-(active authentication signed with the wrong key).
+(active authentication signed with the wrong key), ``bad_ca`` (chip authentication with a key
+that is not DG14's).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from appliance.icao.sm import SecureMessaging, card_mutual_auth
 
 log = logging.getLogger(__name__)
 
-FAULTS = ("", "wrong_mac", "truncated_tlv", "oversized_length", "slow", "bad_aa")
+FAULTS = ("", "wrong_mac", "truncated_tlv", "oversized_length", "slow", "bad_aa", "bad_ca")
 ACCESS = ("both", "pace", "bac")
 SW_OK = 0x9000
 SHORT_RESPONSE_MAX = 256
@@ -124,7 +125,10 @@ class CardEmulator:
             passwords = {1: mrz_password(image.bac.mrz_information)}
             passwords[2] = can_password(can or image.document_number[-6:])
             self.pace = pace or CardPace(infos, passwords, rng=rng)
-        self.chip_auth = CardChipAuth(image.ca_key) if ca and image.ca_key is not None else None
+        ca_key = image.ca_key
+        if fault == "bad_ca" and ca_key is not None:  # a clone: DG14 copied, not its private key
+            ca_key = ec.generate_private_key(ca_key.curve)
+        self.chip_auth = CardChipAuth(ca_key) if ca and ca_key is not None else None
         self._next_sm: SecureMessaging | None = None
         if fault == "truncated_tlv":
             self.files[fault_file] = self.files[fault_file][

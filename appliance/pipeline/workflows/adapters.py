@@ -39,8 +39,9 @@ class ChipResult:
     fields: dict[str, Any]  # dg13-style identity fields (ISO dates, sex male/female)
     photo_jpeg: bytes | None
     passive: str  # verified | chain_unknown | failed | not_checked
-    active: str  # passed | failed | not_supported
+    active: str  # passed | failed | not_supported (chip authentication's, when it ran)
     failed_step: str | None = None
+    access: str | None = None  # how the chip was opened, for staff: "PACE (P-256, AES-128)"
 
 
 @dataclass(slots=True)

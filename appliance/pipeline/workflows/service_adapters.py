@@ -510,10 +510,11 @@ READ_STAGES = {
     "bac": 0.05,
     "COM": 0.02,
     "SOD": 0.06,
-    "DG1": 0.03,
-    "DG13": 0.05,
-    "DG15": 0.03,
     "DG14": 0.03,
+    "chip_auth": 0.02,
+    "DG1": 0.03,
+    "DG13": 0.04,
+    "DG15": 0.02,
     "DG2": 0.63,
     "active_auth": 0.05,
     "passive_auth": 0.05,
@@ -543,6 +544,10 @@ def _read_chip(cfg: Any, reader: Any, bac: tuple[str, str, str], report: Progres
         card = read_card(
             reader,
             bac,
+            can=_can(bac),
+            access=cfg.card_reader.access,
+            pace_fallback=cfg.card_reader.pace_fallback,
+            chip_auth=cfg.card_reader.chip_auth,
             trust_dir=trust_dir or None,
             max_file_bytes=cfg.card_reader.max_file_bytes,
             progress=progress,
@@ -568,9 +573,27 @@ def _read_chip(cfg: Any, reader: Any, bac: tuple[str, str, str], report: Progres
         fields,
         photo,
         card.passive_auth.status,
-        card.active_auth.status,
+        card.clone_check,  # chip authentication when it ran (it supersedes active auth)
         card.passive_auth.failed_step,
+        access_label(card),
     )
+
+
+def _can(bac: Any) -> str | None:
+    """The CAN: the last 6 ID digits, which are the last 6 of the document number (ID[3:])."""
+    docno = bac[0] if isinstance(bac, tuple | list) else getattr(bac, "document_number", "")
+    docno = str(docno or "")
+    return docno[-6:] if len(docno) == 9 and docno.isdigit() else None
+
+
+def access_label(card: Any) -> str:
+    """``PACE (P-256, AES-128) + chip authentication`` / ``BAC (3DES)``, for staff."""
+    acc = card.access
+    pace = f"PACE ({acc.curve}, {acc.sm_cipher.upper()})"
+    label = pace if acc.method == "pace" else "BAC (3DES)"
+    if card.chip_auth.status in ("passed", "failed"):
+        label += f" + chip authentication {card.chip_auth.status}"
+    return label
 
 
 def _save(store: Any, e: Enrollment) -> str:

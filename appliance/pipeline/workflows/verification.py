@@ -132,6 +132,7 @@ class VerificationWorkflow(Workflow):
             photo=_data_url(chip.photo_jpeg) if chip.photo_jpeg else None,
             auth=words,
             failed_step=chip.failed_step,
+            access=chip.access,
         )
         self.outcome = f"read:{words['overall']}"
         await self.ui.command("done")
