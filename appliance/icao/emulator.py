@@ -252,8 +252,8 @@ class CardEmulator:
     def _file_access(self, name: str, secure: bool) -> int:
         if name not in self.files:
             return 0x6A82
-        if name in _MF_LEVEL:
-            return SW_OK if not self.applet else 0x6A82
+        if name in _MF_LEVEL:  # EF.CardAccess: readable at any time (a second read, no reset)
+            return SW_OK
         if not self.applet:
             return 0x6A82
         if not secure:
