@@ -4,9 +4,12 @@ clone) and superseding active authentication, AES block sizes and Le=00 under se
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from appliance.cccd.qr import parse_qr
 from appliance.citizen import TEST_CITIZEN, TEST_QR_PAYLOAD
@@ -14,7 +17,7 @@ from appliance.hal.sim_card import SimCardReader, sim_chip
 from appliance.icao.apdu import Command, Transport
 from appliance.icao.emulator import CardEmulator
 from appliance.icao.errors import BacFailed
-from appliance.icao.files import BlockMemory
+from appliance.icao.files import EXTENDED_MAX, BlockMemory
 from appliance.icao.pace import PaceFailed, PaceNotSupported
 from appliance.icao.personalise import build_card_access
 from appliance.icao.reader import read_card
@@ -22,6 +25,11 @@ from appliance.icao.session import CardSession
 from appliance.pipeline.workflows.verification import plain_words
 
 CAN = TEST_CITIZEN["id_number"][-6:]
+FUZZ = settings(
+    max_examples=int(os.environ.get("ICAO_FUZZ_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 @pytest.fixture
@@ -175,3 +183,68 @@ def test_the_service_reads_with_the_can_and_tells_staff_the_protocol(bac):
     assert result.access == "PACE (brainpoolP256r1, AES-128) + chip authentication passed"
     assert result.passive == "verified" and result.active == "passed"
     assert result.photo_jpeg[:2] == b"\xff\xd8"
+
+
+def test_pace_with_3des_secure_messaging(bac):
+    from appliance.icao.pace import pace_oid
+    from appliance.icao.secinfo import pace_info_der
+    from appliance.icao.tlv import encode
+
+    image, _ = sim_chip()
+    card_access = encode(0x31, pace_info_der(pace_oid("GM", "ECDH", "3des-128"), 13))
+    card = CardEmulator(image.with_file("CardAccess", card_access), access="pace")
+    result = read(card, None, can=CAN)
+    assert result.access.method == "pace" and result.access.sm_cipher == "3des"
+    assert result.stats.block_size == EXTENDED_MAX and result.passive_auth.status == "verified"
+    short = read(CardEmulator(image.with_file("CardAccess", card_access), access="pace",
+                              extended_length=False), None, can=CAN)  # fmt: skip
+    assert short.stats.block_size == 231
+
+
+class HostileChip:
+    """Answers MSE:Set AT with 9000 and every GENERAL AUTHENTICATE with ``answers`` in turn."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = list(answers)
+
+    def transmit(self, apdu: bytes):
+        if apdu[1] == 0x22:
+            return b"", 0x9000
+        raw = self.answers.pop(0) if self.answers else b"\x90\x00"
+        raw = raw if len(raw) >= 2 else raw + b"\x90\x00"
+        return raw[:-2], int.from_bytes(raw[-2:], "big")
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=80), min_size=1, max_size=4))
+def test_a_hostile_chip_during_pace_gives_a_typed_error(answers):
+    from appliance.icao.pace import PaceInfo, pace_oid, perform_pace
+
+    chip_ = HostileChip([b"\x7c\x12\x80\x10" + bytes(16) + b"\x90\x00", *answers])
+    with pytest.raises(PaceFailed):
+        perform_pace(
+            lambda cmd: chip_.transmit(cmd.encode()), PaceInfo(pace_oid(), 2, 12), b"123456", 2
+        )
+
+
+@FUZZ
+@given(st.binary(max_size=120), st.sampled_from([0x00, 0x10]), st.integers(0, 4))
+def test_the_emulators_pace_answers_anything_with_a_status_word(data, cla, steps):
+    card = chip(access="pace")
+    card.process(bytes.fromhex("0022C1A40F800A04007F00070202040202830102"))
+    for _ in range(steps):
+        card.process(bytes([0x10, 0x86, 0, 0, 2, 0x7C, 0, 0]))
+    out = card.process(bytes([cla, 0x86, 0, 0, len(data)]) + data + b"\x00" if data else b"")
+    assert len(out) >= 2
+
+
+@FUZZ
+@given(st.binary(max_size=200))
+def test_security_infos_parse_or_give_lds_error(data):
+    from appliance.icao.errors import LdsError
+    from appliance.icao.secinfo import parse_chip_infos
+
+    try:
+        parse_chip_infos(data)
+    except LdsError:
+        pass
