@@ -106,9 +106,16 @@ class CardReaderConfig(DeviceConfig):
     extended_length: str = "auto"  # auto (reader and ATR say so) | on | off
     block_size: int = 0  # 0 = start at the largest and step down; else the first block size
     read_timeout_s: float = 30.0  # a whole chip read, BAC to passive authentication
+    access: str = "auto"  # auto (PACE when offered, else BAC) | pace | bac
+    pace_fallback: str = "not_supported"  # BAC after a PACE failure: not_supported|always|never
+    chip_auth: bool = True  # chip authentication when DG14 offers it (supersedes AA)
+    face_max_pixels: int = 1_000_000  # a chip photo declaring more is not decoded
+    face_max_bytes: int = 4_000_000  # nor one whose decoded pixels would take more bytes
     sim_insert_after_s: float = 1.0
     sim_card_fault: str = ""  # emulated chip fault: wrong_mac, truncated_tlv, oversized_length, ...
     sim_max_le: int = 0  # emulated chip refuses READ BINARY Le above this (0 = no limit)
+    sim_card_access: str = "bac"  # emulated chip: bac | pace | both (PACE with the CAN or MRZ)
+    sim_card_ca: bool = False  # emulated chip offers chip authentication (DG14)
 
 
 @dataclass

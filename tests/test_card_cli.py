@@ -133,3 +133,29 @@ def test_bad_extended_length_setting_is_a_config_error(capsys, monkeypatch):
     monkeypatch.setenv("APPLIANCE_CARD_READER_EXTENDED_LENGTH", "maybe")
     code, out = run(capsys, "read", "--reader", "sim", "--qr", TEST_QR_PAYLOAD)
     assert code == 2 and out["error"]["code"] == "config"
+
+
+@pytest.mark.parametrize(
+    ("offer", "method", "chip_auth"),
+    [
+        (["--sim-access", "pace"], "pace", "not_supported"),
+        (["--sim-access", "both", "--sim-ca"], "pace", "passed"),
+        (["--sim-access", "bac"], "bac", "not_supported"),
+    ],
+)
+def test_read_sim_with_pace_from_the_qr_with_ca_and_with_bac(capsys, offer, method, chip_auth):
+    qr = TEST_QR_PAYLOAD.decode() if isinstance(TEST_QR_PAYLOAD, bytes) else TEST_QR_PAYLOAD
+    code, out = run(capsys, "read", "--reader", "sim", "--qr", qr, *offer)
+    assert code == 0 and out["access"]["method"] == method
+    assert out["chip_auth"]["status"] == chip_auth and out["passive_auth"]["status"] == "verified"
+    if method == "pace":
+        assert out["access"]["password"] == "can" and out["stats"]["curve"] == "brainpoolP256r1"
+
+
+def test_read_with_a_can_only_and_a_wrong_can(capsys):
+    code, out = run(capsys, "read", "--reader", "sim", "--sim-access", "pace", "--can", "012345")
+    assert code == 0 and out["dg1"]["id_number"] == TEST_CITIZEN["id_number"]
+    code, out = run(capsys, "read", "--reader", "sim", "--sim-access", "pace", "--can", "999999")
+    assert code == 1 and out["error"]["code"] == "pace_failed"
+    code, out = run(capsys, "read", "--reader", "sim", "--can", "12ab56")
+    assert code == 2

@@ -231,3 +231,19 @@ def test_emulate_command_serves_vpcd(lab, trust_dir, tmp_path):
     assert emulate.returncode == 0, stderr
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["ok"] and summary["apdus"] > 10
+
+
+def test_pace_with_the_can_from_the_qr_and_chip_authentication_over_pcsc(lab, card, trust_dir):
+    from appliance.citizen import TEST_QR_PAYLOAD
+
+    image, _ = sim_chip(ca=True)
+    card(CardEmulator(image, access="pace"))
+    qr = TEST_QR_PAYLOAD.decode() if isinstance(TEST_QR_PAYLOAD, bytes) else TEST_QR_PAYLOAD
+    code, out = cli_read(lab, "--qr", qr, "--trust", str(trust_dir))
+    assert code == 0, out
+    assert out["access"]["method"] == "pace" and out["access"]["password"] == "can"
+    assert out["access"]["curve"] == "brainpoolP256r1" and out["stats"]["sm_cipher"] == "aes-128"
+    assert out["chip_auth"]["status"] == "passed" and out["passive_auth"]["status"] == "verified"
+    assert out["stats"]["block_size"] == 223  # short APDUs under AES secure messaging
+    code, out = cli_read(lab, "--qr", qr, "--can", "999999")
+    assert code == 1 and out["error"]["code"] == "pace_failed"

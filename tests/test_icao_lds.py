@@ -294,3 +294,19 @@ def test_fuzz_a_malicious_chip_gives_a_result_or_a_typed_error(data, name):
     except ApplianceError as exc:  # pragma: no cover - would be a contract breach
         pytest.fail(f"untyped error for a malicious chip: {exc!r}")
     assert result.passive_auth.status in ("failed", "verified", "chain_unknown")
+
+
+def test_a_td1_with_a_filler_instead_of_the_national_id_check_digit():
+    from appliance.cccd.mrz import check_digit
+    from appliance.icao.personalise import build_dg1
+
+    line1 = "IDVNM0900123450001090012345<<<"
+    line2 = "9003152M3003150VNM<<<<<<<<<<<"
+    composite = line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29]
+    mrz = f"{line1}\n{line2}{check_digit(composite)}\nNGUYEN<<VAN<AN<<<<<<<<<<<<<<<<"
+    dg1 = lds.parse_dg1(build_dg1(mrz)).to_dict()
+    assert dg1["ok"] and dg1["id_number"] == "001090012345" and dg1["issuing_state"] == "VNM"
+    assert dg1["warnings"] == ["id_check_digit_absent"]
+    assert dg1["date_of_birth"] == "1990-03-15"
+    wrong = mrz.replace("345<<<\n", "345<<7\n")  # a wrong digit stays an error
+    assert lds.parse_dg1(build_dg1(wrong)).to_dict()["ok"] is False

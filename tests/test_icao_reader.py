@@ -168,7 +168,7 @@ def test_large_file_uses_odd_read_binary(bac):
         read_card(reader_for(CardEmulator(big), trust), bac, max_file_bytes=32768, memory=None)
 
 
-def test_pace_offered_is_logged_and_bac_used(bac, caplog):
+def test_pace_is_used_when_offered_and_bac_on_request(bac):
     image, _ = sim_chip()
     with_access = image.with_file(
         "CardAccess",
@@ -176,10 +176,10 @@ def test_pace_offered_is_logged_and_bac_used(bac, caplog):
             "appliance.icao.personalise", fromlist=["build_card_access"]
         ).build_card_access(),
     )
-    with caplog.at_level("INFO", logger="appliance.icao.reader"):
-        result = read_card(reader_for(CardEmulator(with_access)), bac, memory=None)
-    assert result.pace_offered and result.to_dict()["access"]["method"] == "bac"
-    assert "offers PACE" in caplog.text
+    result = read_card(reader_for(CardEmulator(with_access)), bac, memory=None)
+    assert result.pace_offered and result.to_dict()["access"]["method"] == "pace"
+    forced = read_card(reader_for(CardEmulator(with_access)), bac, memory=None, access="bac")
+    assert forced.pace_offered and forced.to_dict()["access"]["method"] == "bac"
 
 
 @pytest.mark.parametrize(

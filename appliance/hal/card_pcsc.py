@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import threading
 import time
 
 from smartcard import scard
@@ -282,8 +283,11 @@ class PcscCardReader(CardReader):
         self._require_open()
         if self._card is None and not (self.card_present() and self._connect()):
             raise NoCard("no card on the reader")
-        hr, response = scard.SCardTransmit(self._card, self._protocol, list(apdu))
+        card, protocol = self._card, self._protocol
+        hr, response = scard.SCardTransmit(card, protocol, list(apdu))
         if hr != scard.SCARD_S_SUCCESS:
+            if card is not self._card:  # abandoned by abort_transmit meanwhile
+                raise NoCard(f"the card was reset after a stalled command ({_error(hr)})")
             if hr in CARD_GONE:
                 self._disconnect()
                 raise NoCard(f"the card left the reader ({_error(hr)})")
@@ -294,3 +298,24 @@ class PcscCardReader(CardReader):
         if len(response) < 2:
             raise ProtocolError("the card's response is shorter than a status word")
         return bytes(response[:-2]), response[-2] << 8 | response[-1]
+
+    def abort_transmit(self) -> None:
+        """A transmit was abandoned (the chip stalled past the read's budget): later calls get a
+        fresh PC/SC context (libpcsclite serialises the calls of one context, so they would wait
+        behind the stalled one) and the card is reset as soon as the stalled call returns."""
+        card, ctx = self._card, self._ctx
+        self._card, self._atr = None, None
+        hr, fresh = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if hr == scard.SCARD_S_SUCCESS:
+            self._ctx = fresh
+        else:
+            ctx = None  # keep using the old context
+        log.warning("card stalled: abandoning the command and resetting the card")
+
+        def reset() -> None:
+            if card is not None:
+                scard.SCardDisconnect(card, scard.SCARD_RESET_CARD)
+            if ctx is not None:
+                scard.SCardReleaseContext(ctx)
+
+        threading.Thread(target=reset, name="card-reset", daemon=True).start()

@@ -43,17 +43,24 @@ def sim_portrait_jpeg() -> bytes:
 
 
 @functools.cache
-def sim_chip():
+def _sim_pki():
+    from appliance.icao.pki import generate_pki
+
+    return generate_pki()
+
+
+@functools.cache
+def sim_chip(ca: bool = False):
     """(chip image, trust store) of the built-in test citizen, made once per process: a test
-    CSCA (EC with explicit curve parameters) and DS, RSA active authentication."""
+    CSCA (EC with explicit curve parameters) and DS, RSA active authentication; ``ca``: with
+    chip authentication in DG14 (another image, the same test PKI)."""
     from asn1crypto import x509 as ax509
 
     from appliance.icao.passive import TrustStore
     from appliance.icao.personalise import personalise
-    from appliance.icao.pki import generate_pki
 
-    pki = generate_pki()
-    image = personalise(TEST_CITIZEN, sim_portrait_jpeg(), pki, aa="rsa")
+    pki = _sim_pki()
+    image = personalise(TEST_CITIZEN, sim_portrait_jpeg(), pki, aa="rsa", ca=ca)
     trust = TrustStore()
     trust.add([ax509.Certificate.load(pki.csca_der)], "built-in test CSCA")
     return image, trust
@@ -83,11 +90,14 @@ class SimCardReader(SimFaults, CardReader):
         if self.emulator is None:
             from appliance.icao.emulator import CardEmulator
 
-            image, trust = sim_chip()
+            access = getattr(self.cfg, "sim_card_access", "bac") or "bac"
+            ca = bool(getattr(self.cfg, "sim_card_ca", False))
+            image, trust = sim_chip(ca=ca)
             self.emulator = CardEmulator(
                 image,
                 fault=getattr(self.cfg, "sim_card_fault", ""),
                 max_le=getattr(self.cfg, "sim_max_le", 0) or None,
+                access=access,
             )
             self.trust_store = self.trust_store or trust
         self._timer = threading.Timer(self.cfg.sim_insert_after_s, self.insert)
@@ -142,6 +152,11 @@ class SimCardReader(SimFaults, CardReader):
             raise NoCard("no card on the reader")
         self._maybe_timeout("card", 1.0)
         return self.emulator.transmit(apdu)
+
+    def abort_transmit(self) -> None:
+        """A command was abandoned (stalled chip): power-cycle the emulated chip once it is idle."""
+        if self.emulator is not None:
+            self.emulator.reset_when_idle()
 
     def probe(self) -> str:
         self._maybe_timeout("card reader", 1.0)

@@ -2,21 +2,26 @@
 
 :class:`Transport` sends raw APDUs through a HAL :class:`~appliance.hal.base.CardReader`, keeps
 the statistics a read reports (APDUs, bytes on the wire, time inside the reader) and enforces the
-read's deadline between APDUs.
+read's deadline on every APDU: the reader call runs in a worker thread and is abandoned when the
+deadline passes (the card is then reset by the HAL, in the background), so one stalled chip cannot
+hold the reader longer than the read's budget.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 
 from appliance.errors import DeviceTimeout
-from appliance.icao.errors import CardTimeout
+from appliance.icao.errors import CardTimeout, ReadError
 
 SW_OK = 0x9000
 SHORT_MAX_LC = 255
 SHORT_MAX_LE = 256
 EXTENDED_MAX_LE = 65536
+MAX_GET_RESPONSE = 64  # 61xx chains: at most this many GET RESPONSE (64 x 256 bytes = 16 KB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,21 +105,100 @@ class IoStats:
         return self.bytes_sent + self.bytes_received
 
 
+class _Worker:
+    """One daemon thread that makes the reader calls, so that the caller can stop waiting."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.stuck = False
+        threading.Thread(target=self._run, name="card-transmit", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, arg, box, done = job
+            try:
+                box.append((True, fn(arg)))
+            except BaseException as exc:  # handed to the caller's thread
+                box.append((False, exc))
+            done.set()
+
+    def call(self, fn, arg, timeout: float):
+        box: list = []
+        done = threading.Event()
+        self._jobs.put((fn, arg, box, done))
+        if not done.wait(max(0.0, timeout)):
+            self.stuck = True
+            self._jobs.put(None)  # the thread ends once the stalled call returns
+            return None
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        if not self.stuck:
+            self._jobs.put(None)
+
+
 class Transport:
-    """Raw APDUs through a HAL card reader, counted and bounded by a deadline."""
+    """Raw APDUs through a HAL card reader, counted and bounded by a deadline.
+
+    With a deadline, each reader call runs in a worker thread; a call still running when the
+    deadline passes is abandoned (:class:`CardTimeout`) and the reader's ``abort_transmit()``
+    (when it has one) resets the card once the call returns.
+    """
 
     def __init__(self, reader, *, deadline: float | None = None) -> None:
         self.reader = reader
         self.deadline = deadline
         self.stats = IoStats()
+        self._worker: _Worker | None = None
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def _call(self, raw: bytes) -> tuple[bytes, int]:
+        if self.deadline is None:
+            return self.reader.transmit(raw)
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise CardTimeout("the card read ran out of time (slow or stalled chip)")
+        if self._worker is None:
+            self._worker = _Worker()
+        result = self._worker.call(self.reader.transmit, raw, remaining)
+        if result is None:
+            self._worker = None
+            abort = getattr(self.reader, "abort_transmit", None)
+            if abort is not None:
+                abort()
+            raise CardTimeout("the chip did not answer within the read's time budget (stalled)")
+        return result
 
     def transmit(self, raw: bytes) -> tuple[bytes, int]:
+        data, sw = self._transmit_one(raw)
+        fetches = 0
+        while sw >> 8 == 0x61 and raw[0] & 0x0C == 0:  # T=0 style: fetch the rest (plain only)
+            fetches += 1
+            if fetches > MAX_GET_RESPONSE:
+                raise ReadError(f"the chip asked for more than {MAX_GET_RESPONSE} GET RESPONSE")
+            more, sw = self._transmit_one(bytes([raw[0], 0xC0, 0, 0, sw & 0xFF]))
+            data += more
+        return bytes(data), sw
+
+    def _transmit_one(self, raw: bytes) -> tuple[bytes, int]:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise CardTimeout("the card read ran out of time (slow or stalled chip)")
         t0 = time.perf_counter()
         try:
-            data, sw = self.reader.transmit(bytes(raw))
+            data, sw = self._call(bytes(raw))
         except DeviceTimeout as exc:
+            if isinstance(exc, CardTimeout):
+                raise
             raise CardTimeout(f"the chip did not answer: {exc.message}") from exc
         finally:
             self.stats.io_s += time.perf_counter() - t0
@@ -124,9 +208,6 @@ class Transport:
         stats.bytes_received += len(data) + 2
         key = f"{raw[1]:02X}" if len(raw) > 1 else "??"
         stats.by_ins[key] = stats.by_ins.get(key, 0) + 1
-        if sw >> 8 == 0x61 and raw[0] & 0x0C == 0:  # T=0 style: fetch the rest (plain only)
-            more, sw = self.transmit(bytes([raw[0], 0xC0, 0, 0, sw & 0xFF]))
-            data += more
         return bytes(data), sw
 
 

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from appliance.icao import bench_access
 from appliance.icao.files import EXTENDED_MAX, HEADER_LE, BlockMemory
 
 MODES = {"short-224": (224, False), "short-231": (231, False), "extended": (EXTENDED_MAX, True)}
@@ -215,6 +216,7 @@ def register_bench(bench_sub) -> None:
     p.add_argument("--record", metavar="DIR", help="keep the result under DIR (benchmarks/)")
     add_json_flag(p)
     p.set_defaults(func=cmd_bench)
+    bench_access.register_bench(bench_sub)
 
 
 if __name__ == "__main__":

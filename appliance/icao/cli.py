@@ -1,9 +1,10 @@
 """``appliance card pki|read|emulate``: the chip from the command line (docs/chip.md).
 
 * ``card pki --out DIR``: a test CSCA and Document Signer for the emulator.
-* ``card read (--qr P | --mrz-file F | --bac DOCNO,YYMMDD,YYMMDD)``: read and verify a chip;
-  exit 0 when it was read (whatever the authentication results), 1 when it could not be
-  (``no_card``, ``bac_failed``, ``read_error``), 2 on invalid input.
+* ``card read (--qr P | --mrz-file F | --bac DOCNO,YYMMDD,YYMMDD) [--can N] [--access A]``: read
+  and verify a chip (PACE with the CAN, from the QR's ID number or ``--can``, or with the MRZ;
+  BAC); exit 0 when it was read (whatever the authentication results), 1 when it could not be
+  (``no_card``, ``bac_failed``, ``pace_failed``, ``read_error``), 2 on invalid input.
 * ``card emulate --identity F --photo F --pki DIR``: serve a chip to vpcd until stopped.
 """
 
@@ -22,6 +23,24 @@ from typing import Any
 from appliance.cli_output import EXIT_INVALID, EXIT_OK, emit, fail
 
 DEFAULT_WAIT_S = 10.0
+
+
+def _keys(args: argparse.Namespace):
+    """(BAC keys or None, CAN or None): the QR gives both (CAN = last 6 ID digits)."""
+    from appliance.errors import InvalidInput
+
+    can = args.can
+    if can is not None and not (len(can) == 6 and can.isascii() and can.isdigit()):
+        raise InvalidInput("--can is the card access number: 6 digits")
+    if args.qr is None and args.mrz_file is None and args.bac is None:
+        if can is None:
+            raise InvalidInput("give --qr, --mrz-file, --bac or --can")
+        return None, can
+    if args.qr is not None and can is None:
+        from appliance.cccd.qr import parse_qr
+
+        can = str(parse_qr(os.fsencode(args.qr)).id_number)[-6:]
+    return _bac(args), can
 
 
 def _bac(args: argparse.Namespace):
@@ -64,9 +83,16 @@ def _custom_chip(args: argparse.Namespace, **emulator_kwargs: Any):
     from appliance.icao.pki import load_pki
 
     pki = load_pki(args.pki)
+    access = getattr(args, "access_offer", None) or getattr(args, "sim_access", None) or "bac"
     image = personalise(
-        load_identity(args.identity), _read_bytes(args.photo), pki, aa=getattr(args, "aa", "rsa")
+        load_identity(args.identity),
+        _read_bytes(args.photo),
+        pki,
+        aa=getattr(args, "aa", "rsa"),
+        card_access=access != "bac",
+        ca=bool(getattr(args, "ca", False) or getattr(args, "sim_ca", False)),
     )
+    emulator_kwargs.setdefault("access", access)
     trust = TrustStore()
     trust.add([ax509.Certificate.load(pki.csca_der)], str(Path(args.pki) / "csca.pem"))
     return CardEmulator(image, **emulator_kwargs), trust
@@ -82,7 +108,13 @@ def _open_reader(args: argparse.Namespace):
     if any(custom) and not (sim and all(custom)):
         return None, "--identity, --photo and --pki go together, with --reader sim"
     if sim:
-        section = dataclasses.replace(section, backend="sim", sim_insert_after_s=0.0)
+        section = dataclasses.replace(
+            section,
+            backend="sim",
+            sim_insert_after_s=0.0,
+            sim_card_access=args.sim_access or section.sim_card_access,
+            sim_card_ca=args.sim_ca or section.sim_card_ca,
+        )
         reader = create_device("card_reader", section)
         if all(custom):
             reader.emulator, reader.trust_store = _custom_chip(args)
@@ -102,7 +134,7 @@ def cmd_read(args: argparse.Namespace) -> int:
     from appliance.icao.passive import TrustStore
     from appliance.icao.reader import options_from_config, read_card
 
-    keys = _bac(args)
+    keys, can = _keys(args)
     if args.trust is not None and not Path(args.trust).is_dir():
         return fail(args, "invalid_input", f"trust store folder {args.trust} does not exist")
     reader, section = _open_reader(args)
@@ -116,8 +148,10 @@ def cmd_read(args: argparse.Namespace) -> int:
         options["timeout_s"] = args.timeout
     if args.block_size:
         options["block_size"] = args.block_size
+    if args.access:
+        options["access"] = args.access
     try:
-        result = read_card(reader, keys, wait_s=args.wait, **options)
+        result = read_card(reader, keys, can=can, wait_s=args.wait, **options)
     finally:
         reader.close()
     face_path = result.write_face(args.out) if args.out else None
@@ -182,14 +216,20 @@ def register(sub) -> None:
     card = sub.add_parser("card", help="the chip: read and verify, emulate, test PKI")
     card_sub = card.add_subparsers(dest="card_command", required=True, parser_class=_Parser)
 
-    p = card_sub.add_parser("read", help="read and verify the chip (BAC, PA, AA)")
-    source = p.add_mutually_exclusive_group(required=True)
+    p = card_sub.add_parser("read", help="read and verify the chip (PACE/BAC, PA, CA/AA)")
+    source = p.add_mutually_exclusive_group()
     source.add_argument("--qr", metavar="PAYLOAD", help="the card's QR payload")
     source.add_argument("--mrz-file", metavar="F", help="the three MRZ lines ('-' = stdin)")
     source.add_argument(
         "--bac", metavar="DOCNO,YYMMDD,YYMMDD", help="document number, birth, expiry"
     )
+    p.add_argument("--can", metavar="N", help="card access number for PACE (default: from --qr)")
+    p.add_argument("--access", choices=("auto", "pace", "bac"), help="access control to use")
     p.add_argument("--reader", metavar="NAME", help="'sim', or part of the PC/SC reader name")
+    p.add_argument(
+        "--sim-access", choices=("both", "pace", "bac"), help="sim only: what the chip offers"
+    )
+    p.add_argument("--sim-ca", action="store_true", help="sim only: chip offers chip auth")
     p.add_argument("--trust", metavar="DIR", help="CSCA trust store folder (PEM/DER, .ml)")
     p.add_argument("--out", metavar="DIR", help="write the face image here (face.jpg/face.jp2)")
     p.add_argument("--identity", metavar="F", help="sim only: identity JSON for the chip")
@@ -217,6 +257,14 @@ def register(sub) -> None:
     p.add_argument("--pki", required=True, metavar="DIR", help="test PKI (appliance card pki)")
     p.add_argument("--vpcd", default="localhost:35963", metavar="HOST:PORT")
     p.add_argument("--aa", choices=("rsa", "ec", "none"), default="rsa", help="active auth key")
+    p.add_argument(
+        "--access",
+        dest="access_offer",
+        choices=("both", "pace", "bac"),
+        default="both",
+        help="what the chip offers: PACE (CAN, MRZ; brainpoolP256r1, P-256) and/or BAC",
+    )
+    p.add_argument("--ca", action="store_true", help="offer chip authentication (DG14)")
     p.add_argument("--fault", choices=FAULTS[1:], default="", help="misbehave (tests)")
     p.add_argument("--max-le", type=int, default=0, metavar="N", help="refuse larger Le")
     p.add_argument("--no-extended", action="store_true", help="no extended length APDUs")

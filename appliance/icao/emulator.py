@@ -3,7 +3,13 @@
 ICAO LDS1 applet ``A0000002471001``, SELECT of the MF answered with 6D00 (EF.CardAccess is
 selected directly), BAC and 3DES secure messaging (a wrong command MAC or a plain command ends
 the session), READ BINARY by file or short file identifier and with the odd instruction,
-INTERNAL AUTHENTICATE (active authentication), DG3 protected with 6982.
+INTERNAL AUTHENTICATE (active authentication), DG3 protected with 6982. PACE (Generic Mapping,
+ECDH, AES; with the MRZ or the CAN = last 6 ID digits) at MF level as EF.CardAccess offers it,
+and chip authentication (ECDH, AES) under secure messaging with the DG14 key
+(:mod:`appliance.icao.pace_card`). ``access``: ``both`` (PACE and BAC), ``pace`` (EXTERNAL
+AUTHENTICATE refused) or ``bac`` (no EF.CardAccess, MSE:Set AT for PACE refused); ``ca``: off
+refuses chip authentication. READ BINARY with Le=00 under secure messaging returns what fits a
+short response with 9000 (231 bytes under 3DES, 223 under AES).
 
 Knobs: ``max_le`` (a larger READ BINARY Le is refused with ``refusal_sw``; ``0x6C00`` means
 "6C + the size that works"), ``extended_length`` (off: extended APDUs get 6700 and the ATR does
@@ -15,7 +21,8 @@ modes for tests:
 ``wrong_mac`` (response MACs are corrupted after ``fault_after`` protected responses),
 ``truncated_tlv`` (``fault_file`` is shorter than its header says), ``oversized_length``
 (``fault_file``'s header claims 16 MB), ``slow`` (every response waits ``slow_s``), ``bad_aa``
-(active authentication signed with the wrong key).
+(active authentication signed with the wrong key), ``bad_ca`` (chip authentication with a key
+that is not DG14's).
 """
 
 from __future__ import annotations
@@ -34,12 +41,16 @@ from appliance.icao.active import sign_ecdsa_plain, sign_rsa_9796_2
 from appliance.icao.apdu import Command, build_atr, parse_command
 from appliance.icao.errors import LdsError, SecureMessagingError
 from appliance.icao.lds import AID_EMRTD, FILES
-from appliance.icao.personalise import ChipImage, new_aa_key
+from appliance.icao.pace import can_password, mrz_password
+from appliance.icao.pace_card import CardChipAuth, CardPace
+from appliance.icao.personalise import ChipImage, build_card_access, new_aa_key
+from appliance.icao.secinfo import parse_chip_infos
 from appliance.icao.sm import SecureMessaging, card_mutual_auth
 
 log = logging.getLogger(__name__)
 
-FAULTS = ("", "wrong_mac", "truncated_tlv", "oversized_length", "slow", "bad_aa")
+FAULTS = ("", "wrong_mac", "truncated_tlv", "oversized_length", "slow", "bad_aa", "bad_ca")
+ACCESS = ("both", "pace", "bac")
 SW_OK = 0x9000
 SHORT_RESPONSE_MAX = 256
 _BY_FID = {info.fid: info for info in FILES.values()}
@@ -47,11 +58,11 @@ _BY_SFI = {info.sfi: info for info in FILES.values()}
 _MF_LEVEL = {"CardAccess"}
 
 
-def protected_size(plain: int) -> int:
+def protected_size(plain: int, block: int = 8) -> int:
     """Bytes of a protected response carrying ``plain`` bytes (DO87, DO99, DO8E)."""
     if not plain:
         return 4 + 10
-    do87 = 1 + plain + 1 + (-(plain + 1)) % 8
+    do87 = 1 + plain + 1 + (-(plain + 1)) % block
     return 1 + len(tlv.encode_length(do87)) + do87 + 4 + 10
 
 
@@ -77,9 +88,18 @@ class CardEmulator:
         plain_errors: bool = False,
         latency: tuple[float, float] | None = None,
         rng: Callable[[int], bytes] = os.urandom,
+        access: str | None = None,
+        ca: bool = True,
+        can: str | None = None,
+        pace_params: tuple[int, ...] = (13, 12),
+        pace: CardPace | None = None,
     ) -> None:
         if fault not in FAULTS:
             raise InvalidInput(f"unknown card fault {fault!r}: use one of {', '.join(FAULTS[1:])}")
+        if access is None:  # a chip made with EF.CardAccess offers PACE, others BAC only
+            access = "both" if "CardAccess" in image.files else "bac"
+        if access not in ACCESS:
+            raise InvalidInput(f"unknown card access {access!r}: use one of {', '.join(ACCESS)}")
         self.image = image
         self.max_le = max_le
         self.refusal_sw = refusal_sw
@@ -94,6 +114,22 @@ class CardEmulator:
         self.rng = rng
         self.atr = build_atr(extended_length)
         self.files = dict(image.files)
+        self.access = access
+        self.pace = None
+        if access == "bac":
+            self.files.pop("CardAccess", None)
+        else:
+            if "CardAccess" not in self.files:
+                self.files["CardAccess"] = build_card_access(pace_params)
+            infos = parse_chip_infos(self.files["CardAccess"][0:]).pace
+            passwords = {1: mrz_password(image.bac.mrz_information)}
+            passwords[2] = can_password(can or image.document_number[-6:])
+            self.pace = pace or CardPace(infos, passwords, rng=rng)
+        ca_key = image.ca_key
+        if fault == "bad_ca" and ca_key is not None:  # a clone: DG14 copied, not its private key
+            ca_key = ec.generate_private_key(ca_key.curve)
+        self.chip_auth = CardChipAuth(ca_key) if ca and ca_key is not None else None
+        self._next_sm: SecureMessaging | None = None
         if fault == "truncated_tlv":
             self.files[fault_file] = self.files[fault_file][
                 : max(10, len(self.files[fault_file]) - 100)
@@ -107,6 +143,7 @@ class CardEmulator:
             else None
         )
         self._lock = threading.Lock()
+        self._reset_due = False
         self.commands = 0
         self.reset()
 
@@ -117,11 +154,21 @@ class CardEmulator:
         self.sm: SecureMessaging | None = None
         self.rnd_ic: bytes | None = None
         self._protected_responses = 0
+        if getattr(self, "pace", None) is not None:
+            self.pace.reset()
+
+    def reset_when_idle(self) -> None:
+        """The reader gave up on a command: power-cycle before the next one (the command being
+        processed, if any, is still answered, to nobody), without waiting."""
+        self._reset_due = True
 
     # --- entry point --------------------------------------------------------------------------
 
     def process(self, apdu: bytes) -> bytes:
         with self._lock:
+            if self._reset_due:
+                self._reset_due = False
+                self.reset()
             if self.fault == "slow":
                 time.sleep(self.slow_s)
             self.commands += 1
@@ -147,25 +194,38 @@ class CardEmulator:
         if self.sm is not None:
             log.debug("plain command during secure messaging: session ended")
             self.sm = None
+        self._next_sm = None
         data, sw = self._dispatch(cmd, extended, secure=False)
+        if self._next_sm is not None:  # PACE established
+            self.sm, self._next_sm = self._next_sm, None
+            self.applet, self.current, self._protected_responses = False, None, 0
         return data + _sw(sw)
 
     def _protected(self, cmd: Command, extended: bool) -> bytes:
         if self.sm is None:
             return _sw(0x6987)
+        sm = self.sm
         try:
             inner = self.sm.unwrap_command(cmd)
         except (SecureMessagingError, LdsError):
             self.sm = None
             return _sw(0x6988)
         self._refused = False
+        if not extended and inner.le == SHORT_RESPONSE_MAX and inner.ins in (0xB0, 0xB1):
+            inner = Command(
+                inner.cla, inner.ins, inner.p1, inner.p2, inner.data, sm.max_short_plain
+            )
+        self._next_sm = None
         data, sw = self._dispatch(inner, extended, secure=True)
         if self.plain_errors and (self._refused or sw in (0x6A82, 0x6982)):
             return _sw(sw)  # a bare status word: this chip's SSC now differs from the reader's
         limit = SHORT_RESPONSE_MAX if not extended else 65536
-        if protected_size(len(data)) > limit:  # the protected response would not fit
+        if protected_size(len(data), sm.block) > limit:  # the protected response would not fit
             data, sw = b"", 0x6700
-        body = self.sm.wrap_response(data, sw, bool(inner.ins & 1))
+        body = sm.wrap_response(data, sw, bool(inner.ins & 1))
+        if self._next_sm is not None:  # chip authentication: new keys from the next command on
+            self.sm, self._next_sm = self._next_sm, None
+            self._protected_responses = 0
         self._protected_responses += 1
         if self.fault == "wrong_mac" and self._protected_responses > self.fault_after:
             body = body[:-1] + bytes([body[-1] ^ 0x01])
@@ -181,16 +241,19 @@ class CardEmulator:
             0x84: self._get_challenge,
             0x82: self._external_authenticate,
             0x88: self._internal_authenticate,
+            0x22: self._manage_security_environment,
+            0x86: self._general_authenticate,
         }.get(cmd.ins)
-        if handler is None or cmd.cla & 0xF0 not in (0x00,):
+        chaining_ok = cmd.ins == 0x86 and cmd.cla & 0xF0 == 0x10
+        if handler is None or (cmd.cla & 0xF0 not in (0x00,) and not chaining_ok):
             return b"", 0x6D00 if handler is None else 0x6E00
         return handler(cmd, secure)
 
     def _file_access(self, name: str, secure: bool) -> int:
         if name not in self.files:
             return 0x6A82
-        if name in _MF_LEVEL:
-            return SW_OK if not self.applet else 0x6A82
+        if name in _MF_LEVEL:  # EF.CardAccess: readable at any time (a second read, no reset)
+            return SW_OK
         if not self.applet:
             return 0x6A82
         if not secure:
@@ -288,7 +351,36 @@ class CardEmulator:
         self.rnd_ic = self.rng(8)
         return self.rnd_ic, SW_OK
 
+    def _manage_security_environment(self, cmd: Command, secure: bool) -> tuple[bytes, int]:
+        p1p2 = cmd.p1 << 8 | cmd.p2
+        if p1p2 == 0xC1A4 and not secure:
+            return b"", self.pace.set_at(cmd.data) if self.pace is not None else 0x6D00
+        if p1p2 == 0x41A4 and secure and self.chip_auth is not None:
+            return b"", self.chip_auth.set_at(cmd.data)
+        if p1p2 == 0x41A6 and secure and self.chip_auth is not None:  # MSE:Set KAT (3DES CA)
+            try:
+                public = tlv.find(tlv.children(cmd.data), 0x91)
+            except LdsError:
+                public = None
+            sm = self.chip_auth.agree(public) if public else None
+            self._next_sm = sm
+            return b"", SW_OK if sm else 0x6A80
+        return b"", 0x6A80 if self.pace is not None or self.chip_auth is not None else 0x6D00
+
+    def _general_authenticate(self, cmd: Command, secure: bool) -> tuple[bytes, int]:
+        if secure:
+            if self.chip_auth is None:
+                return b"", 0x6D00
+            data, sw, self._next_sm = self.chip_auth.general_authenticate(cmd.data)
+            return data, sw
+        if self.pace is None:
+            return b"", 0x6D00
+        data, sw, self._next_sm = self.pace.general_authenticate(cmd.cla, cmd.data)
+        return data, sw
+
     def _external_authenticate(self, cmd: Command, secure: bool) -> tuple[bytes, int]:
+        if self.access == "pace":
+            return b"", 0x6985  # a PACE-only chip: no BAC
         if self.rnd_ic is None:
             return b"", 0x6985
         rnd_ic, self.rnd_ic = self.rnd_ic, None

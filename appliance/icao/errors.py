@@ -57,6 +57,10 @@ class LdsError(ReadError, ProtocolError):
     """A file's contents are malformed (TLV structure, ASN.1, an impossible length)."""
 
 
+class FaceImageError(LdsError):
+    """The face image (DG2) is over the decoding budget or does not decode."""
+
+
 class FileTooLarge(ReadError):
     """A file claims more bytes than the configured maximum."""
 

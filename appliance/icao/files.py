@@ -9,7 +9,10 @@
   Under 3DES secure messaging a short response carries at most 231 bytes; larger blocks need
   extended length, used only when both the card (ATR) and the reader say they support it.
   On 6700, 6282 without data, 6B00 or 6Cxx the block size steps down (6Cxx: to the size the
-  chip names) and stays down; what worked is remembered per ATR in a :class:`BlockMemory`.
+  chip names, but never below ``MIN_BLOCK``: a smaller 6Cxx caps that one APDU only) and stays
+  down. What worked is remembered per ATR in a :class:`BlockMemory`, by the reader and only after
+  a read that passive authentication verified, and never below ``MIN_REMEMBERED``: a hostile
+  card cannot slow down the cards after it.
 * Offsets past 32 767 use READ BINARY with the odd instruction (B1, offset in DO54).
 """
 
@@ -43,6 +46,8 @@ SHORT_SM_MAX = 231  # plaintext bytes a 256-byte short response carries under 3D
 JMRTD_BLOCK = 224
 EXTENDED_MAX = 0xFEFF  # plaintext per extended response, leaving room for the SM objects
 LADDER = (EXTENDED_MAX, 8192, 4096, 2048, 1024, SHORT_SM_MAX, JMRTD_BLOCK, 160, 128, 96, 64, 32)
+MIN_BLOCK = 32  # a 6Cxx naming less caps one APDU; the block size itself stays at least this
+MIN_REMEMBERED = 128  # a smaller block size is never carried over to the next card
 STEP_DOWN_SW = (0x6700, 0x6B00, 0x6282)
 SFI_REFUSED_SW = (0x6A86, 0x6A81, 0x6A80, 0x6D00, 0x6E00, 0x6B00, 0x6986)
 MAX_OFFSET_B0 = 0x7FFF
@@ -76,6 +81,11 @@ class BlockMemory:
             return None
 
     def put(self, atr: bytes, plan: ReadPlan) -> None:
+        """Remember ``plan`` (call only after a verified read); a block size under
+        ``MIN_REMEMBERED`` is not remembered (a chip that needs it gets its own step-downs)."""
+        if plan.block < MIN_REMEMBERED:
+            log.info("block size %d not remembered (below %d)", plan.block, MIN_REMEMBERED)
+            return
         with self._lock:
             self._plans[atr] = ReadPlan(plan.block, plan.extended, plan.sfi)
             self._plans.move_to_end(atr)
@@ -112,7 +122,14 @@ class FileReader:
         self.progress = progress
         self.step_downs = 0
         if not plan.extended:
-            plan.block = min(plan.block, SHORT_SM_MAX)
+            plan.block = min(plan.block, self.short_max)
+
+    @property
+    def short_max(self) -> int:
+        """The most plaintext one short protected response carries: 231 bytes under 3DES secure
+        messaging, 223 under AES (and 231 in the clear, as before)."""
+        sm = self.session.sm
+        return sm.max_short_plain if sm is not None else SHORT_SM_MAX
 
     # public
 
@@ -164,7 +181,7 @@ class FileReader:
 
     def _no_extended(self) -> None:
         self.plan.extended = False
-        self.plan.block = min(self.plan.block, SHORT_SM_MAX)
+        self.plan.block = min(self.plan.block, self.short_max)
         self.step_downs += 1
 
     def _bare_status(self) -> bool:
@@ -198,8 +215,11 @@ class FileReader:
         while True:
             odd = offset > MAX_OFFSET_B0
             block = self.plan.block - (4 if odd else 0)
+            if not self.plan.extended and self.plan.block > self.short_max:
+                self.plan.block = self.short_max  # the cipher changed (chip authentication)
+                block = self.plan.block - (4 if odd else 0)
             n = min(block, total - offset, cap or total)
-            ext = self.plan.extended and n + (4 if odd else 0) > SHORT_SM_MAX
+            ext = self.plan.extended and n + (4 if odd else 0) > self.short_max
             if odd:
                 raw_offset = offset.to_bytes(3 if offset > 0xFFFF else 2, "big")
                 cmd = Command(0x00, 0xB1, 0x00, 0x00, tlv.encode(0x54, raw_offset), n + 4)
@@ -211,7 +231,7 @@ class FileReader:
                 if ext:
                     self._no_extended()
                 elif sw >> 8 == 0x6C and 0 < (sw & 0xFF or 256) < n:
-                    self._lower(sw & 0xFF or 256, sw)
+                    self._lower(max(sw & 0xFF or 256, MIN_BLOCK), sw)
                 else:
                     self._step_down(ef, offset, n, sw)
                 raise _SessionLost()
@@ -230,7 +250,8 @@ class FileReader:
                 return data
             if sw >> 8 == 0x6C and 0 < (sw & 0xFF or 256) < n:
                 cap = sw & 0xFF or 256
-                self._lower(cap, sw)
+                if cap >= MIN_BLOCK:
+                    self._lower(cap, sw)
                 continue
             if header and sw in STEP_DOWN_SW:
                 raise status_error(f"reading the header of {ef.name}", sw)
@@ -249,7 +270,9 @@ class FileReader:
     def _step_down(self, ef: EfInfo, offset: int, n: int, sw: int) -> None:
         smaller = [size for size in LADDER if size < n]
         if not self.plan.extended:
-            smaller = [size for size in smaller if size <= SHORT_SM_MAX]
+            smaller = [size for size in smaller if size <= self.short_max]
+            if self.short_max < SHORT_SM_MAX and n > self.short_max:
+                smaller = [self.short_max, *smaller]
         if not smaller:
             raise status_error(
                 f"{ef.name}: the chip refuses to read at offset {offset} with any block size", sw

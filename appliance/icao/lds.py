@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -106,11 +106,33 @@ class Dg1:
     mrz: str  # the three lines joined by newlines
     td1: Td1 | None
     error: dict[str, str] | None
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         if self.td1 is not None:
-            return self.td1.to_dict()
+            out = self.td1.to_dict()
+            return {**out, "warnings": list(self.warnings)} if self.warnings else out
         return {"ok": False, "mrz": self.mrz, "error": self.error}
+
+
+# The 12-digit ID then "<<<": the national check digit at position 30 is a filler. ICAO 9303-5
+# makes positions 16-30 optional data (no ICAO check digit there; the composite covers them), so
+# such a TD1 is valid: DG1 is reported with the warning ``id_check_digit_absent`` (a wrong digit,
+# not a filler, stays an error: then the ID number and its own check disagree).
+_VN_NO_DIGIT = re.compile(r"[0-9]{12}<<<")
+
+
+def _without_national_digit(text: str, today: date | None) -> Td1 | None:
+    lines = text.split("\n")
+    if len(lines) != 3 or len(lines[0]) != 30 or lines[0][2:5] != "VNM":
+        return None
+    if not _VN_NO_DIGIT.fullmatch(lines[0][15:30]):
+        return None
+    try:  # every ICAO check (document number, dates, composite) without the national one
+        td1 = parse_td1("\n".join([lines[0][:2] + "VN<" + lines[0][5:], *lines[1:]]), today)
+    except CccdError:
+        return None
+    return replace(td1, issuing_state="VNM", id_number=lines[0][15:27])
 
 
 def parse_dg1(data: bytes, today: date | None = None) -> Dg1:
@@ -123,6 +145,9 @@ def parse_dg1(data: bytes, today: date | None = None) -> Dg1:
     try:
         return Dg1(text, parse_td1(text, today=today), None)
     except CccdError as exc:  # the chip's MRZ is reported as it is, with what is wrong
+        lenient = _without_national_digit(text, today)
+        if lenient is not None:
+            return Dg1(text, lenient, None, ("id_check_digit_absent",))
         return Dg1(text, None, exc.to_dict())
 
 

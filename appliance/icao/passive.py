@@ -70,8 +70,23 @@ class CscaMasterList(core.Sequence):
 
 
 def same_name(a: x509.Name, b: x509.Name) -> bool:
-    """Name equality: identical DER first (fast), else asn1crypto's normalised comparison."""
-    return a.dump() == b.dump() or a == b
+    """Name equality: identical DER first (fast), else asn1crypto's normalised comparison (a
+    name that cannot be normalised, e.g. invalid UTF-8 or mixed-direction text, is unequal)."""
+    try:
+        return a.dump() == b.dump() or a == b
+    except Exception:  # asn1crypto raises ValueError/UnicodeDecodeError on hostile names
+        return False
+
+
+def friendly_name(name: x509.Name) -> str:
+    """A name for logs and results; never raises (hostile names get a hex fallback)."""
+    try:
+        return str(name.human_friendly)
+    except Exception:
+        try:
+            return "unreadable name " + name.dump()[:64].hex()
+        except Exception:
+            return "unreadable name"
 
 
 def _load_der_certificate(der: bytes) -> x509.Certificate:
@@ -190,8 +205,8 @@ def verify_signature(
 ) -> bool:
     """Whether ``signature`` over ``data`` verifies with ``key`` under ``algorithm``
     (``digest_name`` is used when the algorithm itself names no hash, e.g. rsaEncryption)."""
-    oid = algorithm["algorithm"].dotted
     try:
+        oid = algorithm["algorithm"].dotted
         if oid in ECDSA_PLAIN:
             if not isinstance(key, ec.EllipticCurvePublicKey) or len(signature) % 2:
                 return False
@@ -206,9 +221,10 @@ def verify_signature(
             params = algorithm["parameters"]
             hash_name = params["hash_algorithm"]["algorithm"].native
             mgf_hash = params["mask_gen_algorithm"]["parameters"]["algorithm"].native
-            if not isinstance(key, rsa.RSAPublicKey):
+            salt = params["salt_length"].native
+            if not isinstance(key, rsa.RSAPublicKey) or not 0 <= salt <= key.key_size // 8:
                 return False
-            pss = padding.PSS(padding.MGF1(_hash(mgf_hash)), params["salt_length"].native)
+            pss = padding.PSS(padding.MGF1(_hash(mgf_hash)), salt)
             key.verify(signature, data, pss, _hash(hash_name))
             return True
         try:
@@ -226,13 +242,16 @@ def verify_signature(
         return False
     except InvalidSignature:
         return False
-    except (ValueError, TypeError, KeyError, LdsError) as exc:
-        log.info("signature not verifiable: %s", exc)
+    except Exception as exc:  # chip data: any parse or range error means "does not verify"
+        log.info("signature not verifiable: %s: %s", type(exc).__name__, exc)
         return False
 
 
 def algorithm_name(algorithm: algos.SignedDigestAlgorithm) -> str:
-    oid = algorithm["algorithm"].dotted
+    try:
+        oid = algorithm["algorithm"].dotted
+    except Exception:
+        return "unreadable"
     if oid in ECDSA_PLAIN:
         return f"ecdsa-plain-{ECDSA_PLAIN[oid]}"
     try:
@@ -329,10 +348,25 @@ def passive_authentication(
     data_groups: dict[int, bytes],
     trust: TrustStore | None,
     now: datetime | None = None,
+    missing: list[int] | tuple[int, ...] = (),
 ) -> PassiveAuthResult:
-    """Verify the data groups that were read against EF.SOD and the trust store."""
-    now = now or datetime.now(UTC)
+    """Verify the data groups that were read against EF.SOD and the trust store.
+
+    ``missing``: data groups EF.SOD lists that the chip did not return (``missing:DGn``).
+    Never raises: anything unexpected in the chip's data is ``failed`` at the step it hit.
+    """
     result = PassiveAuthResult(status=FAILED)
+    result.failed_step = "sod"
+    try:
+        return _passive(result, sod_bytes, data_groups, trust, now or datetime.now(UTC), missing)
+    except Exception as exc:  # the last line of defence: chip data must never raise
+        step = result.failed_step or "sod"
+        result.data_groups = dict(result.data_groups)
+        return _fail(result, step, f"unusable chip data: {type(exc).__name__}")
+
+
+def _passive(result, sod_bytes, data_groups, trust, now, missing) -> PassiveAuthResult:
+    result.failed_step = "sod"
     if sod_bytes is None:
         return _fail(result, "sod", "the chip has no EF.SOD")
     try:
@@ -351,13 +385,19 @@ def passive_authentication(
             result.data_groups[f"DG{number}"] = "mismatch"
             return _fail(result, f"hash:DG{number}", f"DG{number} does not match its hash")
         result.data_groups[f"DG{number}"] = "ok"
+    for number in sorted(missing):
+        result.data_groups[f"DG{number}"] = "missing"
+        return _fail(
+            result, f"missing:DG{number}", f"EF.SOD lists DG{number}, the chip withheld it"
+        )
 
+    result.failed_step = "certificate"
     try:  # a chip's certificate is untrusted input: parse what later steps use, here
         signer = sod.signed_data["signer_infos"][0]
         ds = _ds_certificate(signer, sod, trust)
         if ds is None:
             return _fail(result, "certificate", "the Document Signer certificate is missing")
-        result.ds_subject = ds.subject.human_friendly
+        result.ds_subject = friendly_name(ds.subject)
         ds_key = load_public_key(ds["tbs_certificate"]["subject_public_key_info"])
         ds_warnings = _validity_warnings(ds, "ds_certificate", now)
         ds_issuer, ds_aki = ds.issuer, ds.authority_key_identifier
@@ -371,6 +411,7 @@ def passive_authentication(
         return _fail(result, "certificate", f"malformed Document Signer data: {exc}")
     result.warnings += ds_warnings
 
+    result.failed_step = "signature"
     try:
         algorithm = signer["signature_algorithm"]
         result.signature_algorithm = algorithm_name(algorithm)
@@ -384,22 +425,23 @@ def passive_authentication(
     if not verify_signature(ds_key, algorithm, signature, signed, digest_name):
         return _fail(result, "signature", "the SOD signature does not verify")
 
+    result.failed_step = "chain"
     candidates = trust.issuers_of(ds_issuer, ds_aki) if trust else []
     if not candidates:
-        result.status = CHAIN_UNKNOWN
+        result.status, result.failed_step = CHAIN_UNKNOWN, None
         result.message = "signature valid; no CSCA in the trust store issued the DS certificate"
-        log.info("passive authentication: chain unknown (issuer %s)", ds_issuer.human_friendly)
+        log.info("passive authentication: chain unknown (issuer %s)", friendly_name(ds_issuer))
         return result
     for csca in candidates:
         try:
             csca_key = load_public_key(csca["tbs_certificate"]["subject_public_key_info"])
         except LdsError as exc:
             result.warnings.append("csca_key_unusable")
-            log.warning("CSCA %s: %s", csca.subject.human_friendly, exc.message)
+            log.warning("CSCA %s: %s", friendly_name(csca.subject), exc.message)
             continue
         if verify_signature(csca_key, cert_algorithm, cert_signature, tbs):
-            result.status = VERIFIED
-            result.csca_subject = csca.subject.human_friendly
+            result.status, result.failed_step = VERIFIED, None
+            result.csca_subject = friendly_name(csca.subject)
             result.warnings += _validity_warnings(csca, "csca_certificate", now)
             log.info("passive authentication verified")
             return result

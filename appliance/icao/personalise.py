@@ -35,6 +35,7 @@ from appliance.icao.lds import (
     image_format,
 )
 from appliance.icao.pki import PrivateKey, TestPki
+from appliance.icao.secinfo import ca_infos_der, pace_info_der
 
 OID_DG13 = "1.0.10646.1.0.8"
 OID_ECDSA_PLAIN_SHA256 = "0.4.0.127.0.7.1.1.4.1.3"
@@ -53,6 +54,7 @@ class ChipImage:
     date_of_expiry: str  # YYMMDD
     aa_key: PrivateKey | None = None
     aa_hash: str = "sha256"  # ECDSA active authentication
+    ca_key: ec.EllipticCurvePrivateKey | None = None  # chip authentication (DG14)
     protected: set[str] = field(default_factory=lambda: {"DG3"})  # 6982 without EAC
 
     @property
@@ -215,14 +217,24 @@ def build_dg13(identity: dict[str, Any]) -> bytes:
     return tlv.encode(0x6D, _seq(_int(1), _oid(OID_DG13), tlv.encode(0x31, body)))
 
 
-def build_dg14_aa(hash_oid: str = OID_ECDSA_PLAIN_SHA256) -> bytes:
+def build_dg14_aa(hash_oid: str = OID_ECDSA_PLAIN_SHA256, extra: bytes = b"") -> bytes:
     info = _seq(_oid(OID_AA_INFO), _int(1), _oid(hash_oid))
-    return tlv.encode(0x6E, tlv.encode(0x31, info))
+    return tlv.encode(0x6E, tlv.encode(0x31, info + extra))
 
 
-def build_card_access() -> bytes:
-    """EF.CardAccess offering PACE (ECDH generic mapping, AES-128, brainpoolP256r1)."""
-    return tlv.encode(0x31, _seq(_oid(OID_PACE_ECDH_GM_AES128), _int(2), _int(13)))
+def build_dg14(ca_key: ec.EllipticCurvePrivateKey | None, aa_ec: bool) -> bytes:
+    """DG14: ActiveAuthenticationInfo (EC active authentication) and chip authentication."""
+    ca = ca_infos_der(ca_key) if ca_key is not None else b""
+    if aa_ec:
+        return build_dg14_aa(extra=ca)
+    return tlv.encode(0x6E, tlv.encode(0x31, ca))
+
+
+def build_card_access(parameter_ids: tuple[int, ...] = (13,)) -> bytes:
+    """EF.CardAccess offering PACE (ECDH generic mapping, AES-128) on each parameter ID
+    (13 = brainpoolP256r1, 12 = NIST P-256)."""
+    infos = b"".join(pace_info_der(OID_PACE_ECDH_GM_AES128, pid) for pid in parameter_ids)
+    return tlv.encode(0x31, infos)
 
 
 def build_dg15(key: PrivateKey) -> bytes:
@@ -330,7 +342,8 @@ def personalise(
     *,
     aa: str = "rsa",
     aa_key: PrivateKey | None = None,
-    card_access: bool = False,
+    card_access: bool | tuple[int, ...] = False,
+    ca: bool = False,
     hash_name: str = "sha256",
 ) -> ChipImage:
     """A chip for ``identity`` (shaped like :data:`appliance.citizen.TEST_CITIZEN`)."""
@@ -354,21 +367,24 @@ def personalise(
         3: tlv.encode(0x63, tlv.encode(0x02, b"\x00")),
         13: build_dg13(identity),
     }
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        dgs[14] = build_dg14_aa()
+    ca_key = ec.generate_private_key(ec.BrainpoolP256R1()) if ca else None
+    if isinstance(key, ec.EllipticCurvePrivateKey) or ca_key is not None:
+        dgs[14] = build_dg14(ca_key, isinstance(key, ec.EllipticCurvePrivateKey))
     if key is not None:
         dgs[15] = build_dg15(key)
     files = {f"DG{n}": content for n, content in dgs.items()}
     files["COM"] = build_com(sorted(dgs))
     files["SOD"] = build_sod(dgs, pki, hash_name)
     if card_access:
-        files["CardAccess"] = build_card_access()
+        ids = card_access if isinstance(card_access, tuple) else (13,)
+        files["CardAccess"] = build_card_access(ids)
     return ChipImage(
         files=files,
         document_number=str(identity["id_number"])[3:],
         date_of_birth=yymmdd(dob),
         date_of_expiry=yymmdd(doe),
         aa_key=key,
+        ca_key=ca_key,
     )
 
 

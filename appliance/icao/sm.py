@@ -1,4 +1,7 @@
-"""BAC and 3DES secure messaging (ICAO 9303-11 sections 4.3 and 9.8), both sides.
+"""BAC, and 3DES or AES secure messaging (ICAO 9303-11 sections 4.3 and 9.8), both sides.
+
+AES (after PACE or chip authentication, section 9.8.7): AES-CBC whose IV is the send sequence
+counter (16 bytes) encrypted with KSenc, AES-CMAC truncated to 8 bytes, padding to 16 bytes.
 
 2-key 3DES in CBC mode with a zero IV, ISO/IEC 9797-1 padding method 2 and the retail MAC
 (ISO/IEC 9797-1 MAC algorithm 3), from ``cryptography``'s decrepit TripleDES: a 2-key key is
@@ -16,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.cmac import CMAC
 
 from appliance.cccd.bac import BacKeys, kdf
 from appliance.icao import tlv
@@ -38,9 +42,9 @@ def _tdes(key: bytes) -> TripleDES:
     return TripleDES(key + key[:8] if len(key) == 16 else key * 3)
 
 
-def pad(data: bytes) -> bytes:
-    """ISO/IEC 9797-1 padding method 2: 0x80, then zeros to a multiple of 8."""
-    return data + b"\x80" + bytes(-(len(data) + 1) % 8)
+def pad(data: bytes, block: int = 8) -> bytes:
+    """ISO/IEC 9797-1 padding method 2: 0x80, then zeros to a multiple of ``block``."""
+    return data + b"\x80" + bytes(-(len(data) + 1) % block)
 
 
 def unpad(data: bytes) -> bytes:
@@ -56,17 +60,20 @@ class TdesKey:
     Not thread-safe: each side of a session owns its own instances.
     """
 
+    block = 8
+    name = "3des"
+
     def __init__(self, key: bytes) -> None:
         self.key = key
         self._tdes = _tdes(key)
         self._des1 = _tdes(key[:8])
         self._final = Cipher(self._tdes, modes.ECB()).encryptor()  # stateless: reusable
 
-    def encrypt(self, data: bytes) -> bytes:
+    def encrypt(self, data: bytes, ssc: bytes = b"") -> bytes:
         """3DES-CBC with a zero IV; ``data`` must be a multiple of 8 bytes."""
         return Cipher(self._tdes, modes.CBC(ZERO_IV)).encryptor().update(data)
 
-    def decrypt(self, data: bytes) -> bytes:
+    def decrypt(self, data: bytes, ssc: bytes = b"") -> bytes:
         if len(data) % 8:
             raise SecureMessagingError("cryptogram is not a multiple of the block size")
         return Cipher(self._tdes, modes.CBC(ZERO_IV)).decryptor().update(data)
@@ -85,6 +92,48 @@ class TdesKey:
         return self._final.update(chained)
 
 
+class AesKey:
+    """An AES key for secure messaging: CBC with IV = E(K, SSC), CMAC truncated to 8 bytes."""
+
+    block = 16
+    name = "aes"
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self._aes = algorithms.AES(key)
+        self._ecb = Cipher(self._aes, modes.ECB()).encryptor()
+
+    def _iv(self, ssc: bytes) -> bytes:
+        return self._ecb.update(ssc) if ssc else bytes(16)
+
+    def encrypt(self, data: bytes, ssc: bytes = b"") -> bytes:
+        return Cipher(self._aes, modes.CBC(self._iv(ssc))).encryptor().update(data)
+
+    def decrypt(self, data: bytes, ssc: bytes = b"") -> bytes:
+        if len(data) % 16:
+            raise SecureMessagingError("cryptogram is not a multiple of the block size")
+        return Cipher(self._aes, modes.CBC(self._iv(ssc))).decryptor().update(data)
+
+    def mac(self, data: bytes) -> bytes:
+        """AES-CMAC over ``pad(data)``, first 8 bytes."""
+        cmac = CMAC(self._aes)
+        cmac.update(pad(data, 16))
+        return cmac.finalize()[:8]
+
+
+def cipher_key(cipher: str, key: bytes) -> TdesKey | AesKey:
+    return AesKey(key) if cipher == "aes" else TdesKey(key)
+
+
+def max_short_plain(block: int) -> int:
+    """The most plaintext a short (256-byte) protected response carries: 231 bytes under 3DES,
+    223 under AES (DO87 with its padding indicator, DO99, DO8E)."""
+    n = 256
+    while 1 + 3 + (n // block + 1) * block + 4 + 10 > 256:
+        n -= 1
+    return n
+
+
 def encrypt(key: bytes, data: bytes) -> bytes:
     """3DES-CBC with a zero IV; ``data`` must be a multiple of 8 bytes."""
     return TdesKey(key).encrypt(data)
@@ -99,28 +148,27 @@ def retail_mac(key: bytes, data: bytes) -> bytes:
     return TdesKey(key).mac(data)
 
 
-def _ssc_bytes(value: int) -> bytes:
-    return (value % (1 << 64)).to_bytes(8, "big")
-
-
 # --- secure messaging -------------------------------------------------------------------------
 
 
 class SecureMessaging:
     """One secure messaging session (session keys + send sequence counter)."""
 
-    def __init__(self, ks_enc: bytes, ks_mac: bytes, ssc: bytes) -> None:
+    def __init__(self, ks_enc: bytes, ks_mac: bytes, ssc: bytes, cipher: str = "3des") -> None:
         self.ks_enc = ks_enc
         self.ks_mac = ks_mac
-        self._enc = TdesKey(ks_enc)
-        self._mac = TdesKey(ks_mac)
+        self.cipher = cipher
+        self._enc = cipher_key(cipher, ks_enc)
+        self._mac = cipher_key(cipher, ks_mac)
+        self.block = self._enc.block
+        self.max_short_plain = max_short_plain(self.block)
         self.ssc = int.from_bytes(ssc, "big")
         self.ended = False
         self.last_plain = False  # the last response was a bare status word (no MAC)
 
     def _next(self) -> bytes:
         self.ssc += 1
-        return _ssc_bytes(self.ssc)
+        return (self.ssc % (1 << (8 * self.block))).to_bytes(self.block, "big")
 
     def _end(self, message: str) -> SecureMessagingError:
         self.ended = True
@@ -134,9 +182,10 @@ class SecureMessaging:
             raise SecureMessagingError("the secure messaging session has ended")
         cla = cmd.cla | 0x0C
         header = bytes([cla, cmd.ins, cmd.p1, cmd.p2])
+        ssc = self._next()
         dos = b""
         if cmd.data:
-            cryptogram = self._enc.encrypt(pad(cmd.data))
+            cryptogram = self._enc.encrypt(pad(cmd.data, self.block), ssc)
             dos += (
                 tlv.encode(0x85, cryptogram)
                 if cmd.ins & 1
@@ -145,7 +194,7 @@ class SecureMessaging:
         if cmd.le is not None:
             le = (cmd.le % 65536).to_bytes(2, "big") if extended else bytes([cmd.le % 256])
             dos += tlv.encode(0x97, le)
-        mac = self._mac.mac(self._next() + pad(header) + dos)
+        mac = self._mac.mac(ssc + pad(header, self.block) + dos)
         dos += tlv.encode(0x8E, mac)
         outer_ext = extended or len(dos) > 255
         return Command(cla, cmd.ins, cmd.p1, cmd.p2, dos, 65536 if outer_ext else 256).encode(
@@ -179,9 +228,9 @@ class SecureMessaging:
             if item.tag == 0x87:
                 if not item.value or item.value[0] != 0x01:
                     raise self._end("DO87 without the 01 padding indicator")
-                plain = unpad(self._enc.decrypt(item.value[1:]))
+                plain = unpad(self._enc.decrypt(item.value[1:], ssc))
             elif item.tag == 0x85:
-                plain = unpad(self._enc.decrypt(item.value))
+                plain = unpad(self._enc.decrypt(item.value, ssc))
             elif item.tag == 0x99:
                 if len(item.value) != 2:
                     raise self._end("DO99 is not a status word")
@@ -202,14 +251,15 @@ class SecureMessaging:
             raise SecureMessagingError("command without a MAC")
         header = bytes([cmd.cla, cmd.ins, cmd.p1, cmd.p2])
         macced = cmd.data[: len(cmd.data) - 10]
-        if not hmac.compare_digest(self._mac.mac(ssc + pad(header) + macced), items[-1].value):
+        mac = self._mac.mac(ssc + pad(header, self.block) + macced)
+        if not hmac.compare_digest(mac, items[-1].value):
             raise SecureMessagingError("command MAC is wrong")
         data, le = b"", None
         for item in items[:-1]:
             if item.tag == 0x87 and item.value[:1] == b"\x01":
-                data = unpad(self._enc.decrypt(item.value[1:]))
+                data = unpad(self._enc.decrypt(item.value[1:], ssc))
             elif item.tag == 0x85:
-                data = unpad(self._enc.decrypt(item.value))
+                data = unpad(self._enc.decrypt(item.value, ssc))
             elif item.tag == 0x97 and len(item.value) <= 2:
                 raw = int.from_bytes(item.value, "big")
                 le = raw or (256 if len(item.value) < 2 else 65536)
@@ -222,7 +272,7 @@ class SecureMessaging:
         ssc = self._next()
         dos = b""
         if data:
-            cryptogram = self._enc.encrypt(pad(data))
+            cryptogram = self._enc.encrypt(pad(data, self.block), ssc)
             dos += (
                 tlv.encode(0x85, cryptogram) if odd_ins else tlv.encode(0x87, b"\x01" + cryptogram)
             )

@@ -471,7 +471,10 @@
         body: [
           el("div", { class: `verdict ${a.overall}`, id: "verdict", "data-verdict": a.overall },
             el("span", { class: "icon", text: icon[a.overall] }),
-            el("span", { class: "big", text: t(`result.title.${a.overall}`) })),
+            el("span", { class: "big", text: t(`result.title.${a.overall}`) }),
+            d.access ? el("details", { class: "staff-details", id: "chip-details" },
+              el("summary", { text: t("result.details") }),
+              el("p", { text: t("result.access", { protocol: d.access }) })) : null),
           el("div", { class: "row top" },
             d.photo ? el("img", { class: "photo small", id: "chip-photo", src: d.photo, alt: "" }) : null,
             el("div", { class: "grow col" }, el("dl", { class: "facts" }, facts))),

@@ -39,9 +39,10 @@ class ChipResult:
     fields: dict[str, Any]  # dg13-style identity fields (ISO dates, sex male/female)
     photo_jpeg: bytes | None
     passive: str  # verified | chain_unknown | failed | not_checked
-    active: str  # passed | failed | not_supported
+    active: str  # passed | failed | not_supported (chip authentication's, when it ran)
     failed_step: str | None = None
     dg2_hash_ok: bool = False  # DG2 (the photo) matched its hash in EF.SOD: it may be compared
+    access: str | None = None  # how the chip was opened, for staff: "PACE (P-256, AES-128)"
 
 
 @dataclass(slots=True)

@@ -38,6 +38,8 @@ from appliance.errors import (
 )
 from appliance.pipeline.face_match import FaceMatcher
 from appliance.pipeline.face_verify import live_check
+from appliance.icao.errors import FaceImageError
+from appliance.icao.faceimage import to_jpeg as chip_face_jpeg
 from appliance.pipeline.workflows.adapters import (
     ChipResult,
     ConsentText,
@@ -168,14 +170,13 @@ def encode_png(gray: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def to_jpeg(data: bytes) -> bytes:
-    """A chip photo as JPEG for the screen (JPEG 2000 is converted; browsers cannot show it)."""
-    if data[:2] == b"\xff\xd8":
-        return data
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        return encode_jpeg(np.asarray(img.convert("RGB")))
+def to_jpeg(data: bytes, card_cfg: Any = None) -> bytes:
+    """A chip photo as JPEG for the screen (JPEG 2000 is converted; browsers cannot show it),
+    decoded only within the ``[card_reader]`` face image budget (FaceImageError otherwise)."""
+    budget = {}
+    if card_cfg is not None:
+        budget = {"max_pixels": card_cfg.face_max_pixels, "max_bytes": card_cfg.face_max_bytes}
+    return chip_face_jpeg(data, **budget)
 
 
 class ServiceAdapters:
@@ -537,11 +538,12 @@ def _finger_event(finger: str, ev: dict[str, Any]) -> dict[str, Any] | None:
 READ_STAGES = {
     "bac": 0.05,
     "COM": 0.02,
-    "DG1": 0.03,
-    "DG13": 0.05,
-    "DG15": 0.03,
-    "DG14": 0.03,
     "SOD": 0.06,
+    "DG14": 0.03,
+    "chip_auth": 0.02,
+    "DG1": 0.03,
+    "DG13": 0.04,
+    "DG15": 0.02,
     "DG2": 0.63,
     "active_auth": 0.05,
     "passive_auth": 0.05,
@@ -571,6 +573,10 @@ def _read_chip(cfg: Any, reader: Any, bac: tuple[str, str, str], report: Progres
         card = read_card(
             reader,
             bac,
+            can=_can(bac),
+            access=cfg.card_reader.access,
+            pace_fallback=cfg.card_reader.pace_fallback,
+            chip_auth=cfg.card_reader.chip_auth,
             trust_dir=trust_dir or None,
             max_file_bytes=cfg.card_reader.max_file_bytes,
             progress=progress,
@@ -584,15 +590,40 @@ def _read_chip(cfg: Any, reader: Any, bac: tuple[str, str, str], report: Progres
         raise StepError("card_unreadable", exc.message, detail=exc.code) from exc
     fields = dict(card.dg13 or {})
     fields.pop("id_number", None)  # the screen shows the mask from the QR, never the number
-    photo = to_jpeg(card.face_image) if card.face_image else None
+    photo = None
+    if card.face_image and card.passive_auth.data_groups.get("DG2") == "ok":
+        try:  # decoded only once its SOD hash matched, and within the configured budget
+            photo = to_jpeg(card.face_image, cfg.card_reader)
+        except FaceImageError as exc:
+            log.warning("chip photo not shown: %s", exc.message)
+    elif card.face_image:
+        log.warning("chip photo not shown: DG2 does not match EF.SOD")
     return ChipResult(
         fields,
         photo,
         card.passive_auth.status,
-        card.active_auth.status,
+        card.clone_check,  # chip authentication when it ran (it supersedes active auth)
         card.passive_auth.failed_step,
         card.passive_auth.data_groups.get("DG2") == "ok",
+        access_label(card),
     )
+
+
+def _can(bac: Any) -> str | None:
+    """The CAN: the last 6 ID digits, which are the last 6 of the document number (ID[3:])."""
+    docno = bac[0] if isinstance(bac, tuple | list) else getattr(bac, "document_number", "")
+    docno = str(docno or "")
+    return docno[-6:] if len(docno) == 9 and docno.isdigit() else None
+
+
+def access_label(card: Any) -> str:
+    """``PACE (P-256, AES-128) + chip authentication`` / ``BAC (3DES)``, for staff."""
+    acc = card.access
+    pace = f"PACE ({acc.curve}, {acc.sm_cipher.upper()})"
+    label = pace if acc.method == "pace" else "BAC (3DES)"
+    if card.chip_auth.status in ("passed", "failed"):
+        label += f" + chip authentication {card.chip_auth.status}"
+    return label
 
 
 def _save(store: Any, e: Enrollment) -> str:

@@ -148,6 +148,7 @@ class VerificationWorkflow(Workflow):
             auth=words,
             failed_step=chip.failed_step,
             face_check=face_check,
+            access=chip.access,
         )
         self.outcome = f"read:{words['overall']}"
         cmd = await self.ui.command(*(("done", "check_face") if face_check else ("done",)))
