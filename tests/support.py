@@ -35,3 +35,12 @@ def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = N
             last = exc
             time.sleep(0.1)
     raise AssertionError(f"{url} did not answer in {timeout}s: {last}")
+
+
+def kiosk_url(base_url: str, state_dir: Path) -> str:
+    """The kiosk page URL with the service's per-boot token (what the kiosk unit opens)."""
+    from urllib.parse import urlsplit
+
+    from appliance.kiosk_ui.access import URL_FILE, read_url
+
+    return f"{base_url}/?{urlsplit(read_url(Path(state_dir) / URL_FILE)).query}"

@@ -195,7 +195,8 @@ def test_kiosk_service_contract():
         "--disable-background-networking",
     ):
         assert flag in argv, flag
-    assert argv[-1].startswith("http://127.0.0.1:")
+    assert argv[-1] == "${KIOSK_URL}"  # the tokened loopback URL the service writes
+    assert "/run/appliance/kiosk-url" in u["Service"]["EnvironmentFile"]
     assert one(u, "Service", "User") == "kiosk"
     assert one(u, "Service", "TTYPath") == "/dev/tty1"
     assert one(u, "Service", "Restart") == "always"

@@ -10,6 +10,7 @@ import re
 import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
+from support import kiosk_url
 
 from appliance.config import load_config
 from appliance.errors import ConfigError
@@ -33,6 +34,7 @@ async def running(profile: str = "sim", **env: str):
     tasks = [asyncio.create_task(c(service, stop)) for c in service.components]
     client = TestClient(TestServer(service.app))
     await client.start_server()
+    await client.get(kiosk_url("", service.cfg.state_dir))  # the kiosk's cookie
     try:
         yield service, client
     finally:
