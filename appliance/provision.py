@@ -358,6 +358,18 @@ def _check_keys(raw: dict[str, Any]) -> None:
                 )
 
 
+def _check_plain(table: dict[str, Any], where: str) -> None:
+    """Settings are tables of plain values: no ``[[array.of.tables]]`` anywhere."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            _check_plain(value, f"{where}.{key}")
+        elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+            raise ProvisionError(
+                f"[[{where}.{key}]] or a nested list is not a setting; write [{where}.{key}]",
+                key=f"{where}.{key}",
+            )
+
+
 def read_provision(path: str | Path) -> Provision:
     """Read and validate ``provision.toml``; raises :class:`ProvisionError` on any problem."""
     source = Path(path)
@@ -445,6 +457,7 @@ def read_provision(path: str | Path) -> Provision:
         raise ProvisionError("no NTP server at all: a Pi has no clock of its own", key="time")
 
     overrides = _table(raw, "appliance")
+    _check_plain(overrides, "appliance")
     for (section, key), instead in MANAGED.items():
         sect = overrides.get(section)
         if isinstance(sect, dict) and key in sect:
@@ -773,7 +786,12 @@ def provision(source: str | Path, root: str | Path = "/", *, keep_source: bool =
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             raise ProvisionWriteError(f"cannot write the settings{where}: {exc.strerror}") from None
-    except ApplianceError as exc:
+    except Exception as exc:
+        if not isinstance(exc, ApplianceError):  # a bug: still tell the technician, then raise
+            log.exception("provisioning failed unexpectedly")
+            exc = ProvisionError(
+                f"internal error ({type(exc).__name__})", code="provision_internal"
+            )
         provisioned = (root / ETC / MARKER).is_file()
         missing = exc.code == "provision_missing"
         if missing and provisioned:

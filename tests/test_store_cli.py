@@ -206,7 +206,15 @@ def test_bench_store_subprocess(tmp_path):
     assert "synchronous_normal" in res["alternatives"]
     (recorded,) = (tmp_path / "rec").glob("store-*.json")
     assert json.loads(recorded.read_text())["machine"]["cores"]
-    assert list((tmp_path / "b").iterdir()) == []  # the bench cleans up after itself
+    # A given --state-dir keeps the sealed captures, so a leak scan can read them: no name in clear.
+    kept = sorted(p.name.split("-")[0] for p in (tmp_path / "b").iterdir())
+    assert kept == ["full", "normal"] and sorted(res["kept"]) == sorted(
+        str(p) for p in (tmp_path / "b").iterdir()
+    )
+    files = [p for p in (tmp_path / "b").rglob("*") if p.is_file()]
+    assert any(p.name == "appliance.db" for p in files)
+    for name in ("TRẦN THỊ BÉ".encode(), TEST_CITIZEN["id_number"].encode()):
+        assert not any(name in p.read_bytes() for p in files)
     bad = subprocess.run(
         [
             sys.executable,
