@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import ConfigError
+from appliance.field_rules import check_field_config
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG_DIR = Path("/etc/appliance")
@@ -500,6 +501,7 @@ def load_config_for(args: Any) -> Config:
 
 
 def _check_semantics(cfg: Config) -> None:
+    check_field_config(cfg)
     if cfg.service.mode not in MODES:
         raise ConfigError(f"must be one of {', '.join(MODES)}", key="service.mode")
     if not 0 < cfg.service.port < 65536:

@@ -37,6 +37,7 @@ from typing import Any
 from appliance.clock import clock_synchronized
 from appliance.config import PROFILES, load_config
 from appliance.errors import ApplianceError, ConfigError, InvalidInput
+from appliance.field_rules import LOOPBACK_HOSTS, is_example_secret
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +359,21 @@ def _check_keys(raw: dict[str, Any]) -> None:
                 )
 
 
+def _refuse_example_secrets(raw: dict[str, Any]) -> None:
+    for table, key in (
+        ("operator", "pin"),
+        ("operator", "admin_password"),
+        ("office", "upload_token"),
+    ):
+        value = raw.get(table, {}).get(key) if isinstance(raw.get(table), dict) else None
+        if isinstance(value, str) and is_example_secret(value):
+            raise ProvisionError(
+                "this is the example from docs/provision.example.toml, which anyone can read; "
+                "choose your own",
+                key=f"{table}.{key}",
+            )
+
+
 def _check_plain(table: dict[str, Any], where: str) -> None:
     """Settings are tables of plain values: no ``[[array.of.tables]]`` anywhere."""
     for key, value in table.items():
@@ -471,8 +487,15 @@ def read_provision(path: str | Path) -> Provision:
         if isinstance(overrides.get("service"), dict)
         else None
     )
-    if host not in (None, "127.0.0.1", "::1", "localhost"):
+    if host is not None and host not in LOOPBACK_HOSTS:
+        if profile != "sim":
+            raise ProvisionError(
+                f"{host!r} would put the kiosk screen on the network; loopback only",
+                key="appliance.service.host",
+            )
         warnings.append(f"the UI server listens on {host}, not only on loopback")
+    if profile != "sim":
+        _refuse_example_secrets(raw)
 
     return Provision(
         source=source,

@@ -309,8 +309,16 @@ def test_any_structure_is_a_provision_error_or_valid(tmp_path, data):
 
 
 def test_documented_example_is_valid(tmp_path):
+    """Valid once its example secrets are replaced (unchanged, it is refused: test_field_rules)."""
     example = Path(__file__).resolve().parent.parent / "docs" / "provision.example.toml"
-    (tmp_path / "provision.toml").write_text(example.read_text())
+    text = example.read_text()
+    for old, new in (
+        ("40731985", "58291473"),
+        ("change-me-to-a-long-passphrase", "a-site-chosen-passphrase-9"),
+        ("paste-the-office-issued-token-here", "site-issued-token-31337"),
+    ):
+        text = text.replace(f'"{old}"', f'"{new}"')
+    (tmp_path / "provision.toml").write_text(text)
     (tmp_path / "office_x25519.pub").write_bytes(office_pub())
     (tmp_path / "csca").mkdir()
     (tmp_path / "csca" / "csca-vn.pem").write_bytes(csca_cert())

@@ -24,7 +24,8 @@ from appliance.service import Service
 @contextlib.asynccontextmanager
 async def running(profile: str = "sim", **env: str):
     """A Service with its devices open, the UI component running, and a test client."""
-    cfg = load_config(profile, sim=profile == "sim", env={"APPLIANCE_STORE_DEMO_OFFICE_KEY": "1"})
+    demo = {"APPLIANCE_STORE_DEMO_OFFICE_KEY": "1"} if profile == "sim" else {}  # sim only
+    cfg = load_config(profile, sim=profile == "sim", env=demo)
     for key, value in env.items():
         section, _, name = key.partition(".")
         setattr(getattr(cfg, section), name, type(getattr(getattr(cfg, section), name))(value))
