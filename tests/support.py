@@ -19,9 +19,11 @@ def free_port() -> int:
 
 
 def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = None) -> bytes:
-    """GET ``url`` until it answers 200; fail early if ``proc`` died."""
+    """GET ``url`` until it answers 200 (keeping cookies across redirects); fail early if
+    ``proc`` died."""
     import urllib.request
 
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -29,7 +31,7 @@ def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = N
             out = proc.stdout.read() if proc.stdout else ""
             raise AssertionError(f"service exited {proc.returncode}: {out}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with opener.open(url, timeout=2) as resp:
                 return resp.read()
         except OSError as exc:
             last = exc
