@@ -278,41 +278,39 @@ def _servers(table: dict[str, Any], key: str) -> list[str] | None:
     return list(value)
 
 
-def _operator(raw: dict[str, Any]) -> dict[str, str]:
+def _operator(raw: dict[str, Any], warnings: list[str]) -> dict[str, str]:
+    """The operator PIN (6-12 digits, hashed). The admin password had no use and is not kept."""
     table = _table(raw, "operator")
     out: dict[str, str] = {}
     pin = table.get("pin")
     if pin is not None:
         if not isinstance(pin, str):
             raise ProvisionError('write the PIN in quotes (pin = "123456")', key="operator.pin")
-        if not re.fullmatch(r"[0-9]{4,12}", pin):
-            raise ProvisionError("must be 4 to 12 digits", key="operator.pin")
+        if not re.fullmatch(r"[0-9]{6,12}", pin):
+            raise ProvisionError("must be 6 to 12 digits", key="operator.pin")
         if len(set(pin)) == 1 or pin in "0123456789012" or pin in "9876543210987":
             raise ProvisionError(
                 "too easy to guess (repeated or sequential digits)", key="operator.pin"
             )
         out["operator_pin"] = hash_secret(pin)
-    password = _string(table, "admin_password", "operator.admin_password")
-    if password:
-        if len(password) < 10:
-            raise ProvisionError("must be at least 10 characters", key="operator.admin_password")
-        out["admin_password"] = hash_secret(password)
-    for key, name in (("pin_hash", "operator_pin"), ("admin_password_hash", "admin_password")):
-        stored = _string(table, key, f"operator.{key}")
-        if stored:
-            if name in out:
-                raise ProvisionError(
-                    f"give {name.split('_')[-1]} or {key}, not both", key=f"operator.{key}"
-                )
-            try:
-                _parse_hash(stored)
-            except (ValueError, TypeError) as exc:
-                raise ProvisionError(str(exc), key=f"operator.{key}") from None
-            out[name] = stored
+    stored = _string(table, "pin_hash", "operator.pin_hash")
+    if stored:
+        if "operator_pin" in out:
+            raise ProvisionError("give pin or pin_hash, not both", key="operator.pin_hash")
+        try:
+            _parse_hash(stored)
+        except (ValueError, TypeError) as exc:
+            raise ProvisionError(str(exc), key="operator.pin_hash") from None
+        out["operator_pin"] = stored
+    for key in ("admin_password", "admin_password_hash"):
+        if key in table:
+            warnings.append(
+                f"operator.{key} is not used (the operator PIN guards every operator screen) "
+                "and was not stored"
+            )
     if not out:
         raise ProvisionError(
-            "an operator PIN or an admin password is required (pin or admin_password)",
-            key="operator",
+            "an operator PIN is required (pin, 6 to 12 digits, or pin_hash)", key="operator"
         )
     return out
 
@@ -510,7 +508,7 @@ def read_provision(path: str | Path) -> Provision:
         csca=csca,
         ntp=ntp,
         fallback_ntp=fallback,
-        credentials=_operator(raw),
+        credentials=_operator(raw, warnings),
         wifi=_wifi(raw),
         overrides=overrides,
         warnings=warnings,

@@ -110,10 +110,11 @@ def test_inline_office_key_and_device_name_case(tmp_path):
         (("office.pub", "missing.pub"), "office.public_key", "not found"),
         (("office.pub", "../office.pub"), "office.public_key", "beside"),
         (('pin = "246813"', "pin = 246813"), "operator.pin", "quotes"),
-        (('pin = "246813"', 'pin = "123"'), "operator.pin", "4 to 12 digits"),
-        (('pin = "246813"', 'pin = "1111"'), "operator.pin", "guess"),
+        (('pin = "246813"', 'pin = "123"'), "operator.pin", "6 to 12 digits"),
+        (('pin = "246813"', 'pin = "4731"'), "operator.pin", "6 to 12 digits"),  # 4 is too few
+        (('pin = "246813"', 'pin = "111111"'), "operator.pin", "guess"),
         (('pin = "246813"', 'pin = "123456"'), "operator.pin", "guess"),
-        (('pin = "246813"', 'admin_password = "short"'), "operator.admin_password", "10"),
+        (('pin = "246813"', 'admin_password = "a-long-passphrase"'), "operator", "PIN is required"),
         (('pin = "246813"', ""), "operator", "required"),
         (('pin = "246813"', 'pin_hash = "md5$abc"'), "operator.pin_hash", "scrypt"),
     ],
@@ -325,4 +326,4 @@ def test_documented_example_is_valid(tmp_path):
     prov = read_provision(tmp_path / "provision.toml")
     _validate_site(prov)
     assert prov.profile == "commune-kiosk" and len(prov.csca) == 1
-    assert set(prov.credentials) == {"operator_pin", "admin_password"}
+    assert set(prov.credentials) == {"operator_pin"}
