@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 VENV := .venv
 PORT ?= 8080
+FUZZ_S ?= 600
 
-.PHONY: demo test setup setup-test lint format hardware-test image image-test clean
+.PHONY: demo test setup setup-test lint format hardware-test fuzz image image-test clean
 
 demo: setup
 	$(VENV)/bin/appliance run --profile sim --port $(PORT)
@@ -23,6 +24,11 @@ lint:
 
 format:
 	$(VENV)/bin/ruff format .
+
+# Hypothesis over every parser of outside input for FUZZ_S seconds (not part of `make test`);
+# the result (inputs and crashes per parser) goes to benchmarks/fuzz-<date>.json.
+fuzz: setup-test
+	$(VENV)/bin/python tools/fuzz.py --seconds $(FUZZ_S) --record benchmarks
 
 hardware-test: setup-test
 	$(VENV)/bin/python -m pytest -v hardware-tests
