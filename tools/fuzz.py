@@ -90,7 +90,7 @@ def _seed_targets() -> dict[str, tuple[Target, list[bytes]]]:
             return out
 
         reader = r30x.PacketReader(read)
-        for _ in range(64):
+        while feed or reader.pending():
             reader.read_packet(0.0)
 
     def mrz(data: bytes) -> Any:
@@ -112,7 +112,10 @@ def _seed_targets() -> dict[str, tuple[Target, list[bytes]]]:
         "lds_dg1": (lds_any(lds.parse_dg1), [files["DG1"]]),
         "lds_dg2": (lds_any(lds.parse_dg2), [files["DG2"]]),
         "lds_dg13": (lds_any(lds.parse_dg13), [files["DG13"]]),
-        "lds_dg14": (lds_any(lds.parse_dg14), [files.get("DG14", b"")]),
+        "lds_dg14": (
+            lds_any(lds.parse_dg14),
+            [f for f in [files.get("DG14")] if f],
+        ),  # none on the sim chip
         "lds_dg15": (lds_any(lds.parse_dg15), [files["DG15"]]),
         "lds_sod": (lds_any(lds.parse_sod), [files["SOD"]]),
         "bundle": (lambda d: unseal(d, office), [bundle]),
