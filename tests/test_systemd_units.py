@@ -152,6 +152,14 @@ def test_service_exposure_at_most_3(unit):
     assert exposure(unit) <= 3.0
 
 
+@needs_analyze
+@pytest.mark.parametrize(
+    "unit, limit", [("kiosk.service", 5.0), ("appliance-firstboot.service", 4.0)]
+)
+def test_browser_and_firstboot_exposure(unit, limit):
+    assert exposure(unit) <= limit
+
+
 def test_appliance_service_contract():
     u = parse_unit("appliance.service")
     s = u["Service"]
