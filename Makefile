@@ -3,8 +3,9 @@ SHELL := /bin/bash
 VENV := .venv
 PORT ?= 8080
 HUB_PORT ?= 8090
+FUZZ_S ?= 600
 
-.PHONY: demo test setup setup-test lint format hardware-test image image-test bundle update-test clean
+.PHONY: demo test setup setup-test lint format hardware-test fuzz image image-test bundle update-test clean
 
 # The sim kiosk on 127.0.0.1:$(PORT) and, beside it, a local office hub on 127.0.0.1:$(HUB_PORT).
 demo: setup
@@ -25,6 +26,11 @@ lint:
 
 format:
 	$(VENV)/bin/ruff format .
+
+# Hypothesis over every parser of outside input for FUZZ_S seconds (not part of `make test`);
+# the result (inputs and crashes per parser) goes to benchmarks/fuzz-<date>.json.
+fuzz: setup-test
+	$(VENV)/bin/python tools/fuzz.py --seconds $(FUZZ_S) --record benchmarks
 
 hardware-test: setup-test
 	$(VENV)/bin/python -m pytest -v hardware-tests

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "appliance.pipeline.qr_cli",  # adds `qr decode` to the qr group above
     "appliance.pipeline.report_cli",
     "appliance.store.cli",
+    "appliance.store.consent",
     "appliance.pipeline.finger_cli",
     "appliance.pipeline.face_cli",
     "appliance.provision",

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import ConfigError
+from appliance.field_rules import check_field_config
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG_DIR = Path("/etc/appliance")
@@ -283,7 +284,9 @@ class GateConfig:
     """
 
     expired: str = "refuse"  # an expired card: admit | refuse
-    unknown_layout: str = "admit"  # a QR layout not known yet (newer cards): admit | refuse
+    unknown_layout: str = "refuse"  # a QR layout not known yet (newer cards): admit | refuse
+    assurance: str = "qr"  # qr: the QR alone | chip: the card must be tapped and verify
+    chip_wait_s: float = 10.0  # with assurance = "chip": how long to wait for the tap
     duplicate_window_s: float = 1800.0  # the same card admitted again within this: duplicate
     relay_pulse_ms: int = 1500  # gate relay pulse on admit (capped by max_gate_pulse_ms)
     seal_records: bool = False  # seal the full QR record to the office key with each check-in
@@ -292,6 +295,8 @@ class GateConfig:
         for key in ("expired", "unknown_layout"):
             if getattr(self, key) not in ("admit", "refuse"):
                 raise ConfigError("must be admit or refuse", key=f"gate.{key}")
+        if self.assurance not in ("qr", "chip") or self.chip_wait_s <= 0:
+            raise ConfigError("qr or chip, chip_wait_s more than 0", key="gate.assurance")
         if self.duplicate_window_s < 0:
             raise ConfigError("must be 0 (off) or more", key="gate.duplicate_window_s")
         if not 0 < self.relay_pulse_ms <= 60000:
@@ -556,6 +561,7 @@ def load_config_for(args: Any) -> Config:
 
 
 def _check_semantics(cfg: Config) -> None:
+    check_field_config(cfg)
     if cfg.service.mode not in MODES:
         raise ConfigError(f"must be one of {', '.join(MODES)}", key="service.mode")
     if not 0 < cfg.service.port < 65536:

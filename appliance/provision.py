@@ -37,6 +37,7 @@ from typing import Any
 from appliance.clock import clock_synchronized
 from appliance.config import PROFILES, load_config
 from appliance.errors import ApplianceError, ConfigError, InvalidInput
+from appliance.field_rules import LOOPBACK_HOSTS, is_example_secret
 
 log = logging.getLogger(__name__)
 
@@ -277,41 +278,39 @@ def _servers(table: dict[str, Any], key: str) -> list[str] | None:
     return list(value)
 
 
-def _operator(raw: dict[str, Any]) -> dict[str, str]:
+def _operator(raw: dict[str, Any], warnings: list[str]) -> dict[str, str]:
+    """The operator PIN (6-12 digits, hashed). The admin password had no use and is not kept."""
     table = _table(raw, "operator")
     out: dict[str, str] = {}
     pin = table.get("pin")
     if pin is not None:
         if not isinstance(pin, str):
             raise ProvisionError('write the PIN in quotes (pin = "123456")', key="operator.pin")
-        if not re.fullmatch(r"[0-9]{4,12}", pin):
-            raise ProvisionError("must be 4 to 12 digits", key="operator.pin")
+        if not re.fullmatch(r"[0-9]{6,12}", pin):
+            raise ProvisionError("must be 6 to 12 digits", key="operator.pin")
         if len(set(pin)) == 1 or pin in "0123456789012" or pin in "9876543210987":
             raise ProvisionError(
                 "too easy to guess (repeated or sequential digits)", key="operator.pin"
             )
         out["operator_pin"] = hash_secret(pin)
-    password = _string(table, "admin_password", "operator.admin_password")
-    if password:
-        if len(password) < 10:
-            raise ProvisionError("must be at least 10 characters", key="operator.admin_password")
-        out["admin_password"] = hash_secret(password)
-    for key, name in (("pin_hash", "operator_pin"), ("admin_password_hash", "admin_password")):
-        stored = _string(table, key, f"operator.{key}")
-        if stored:
-            if name in out:
-                raise ProvisionError(
-                    f"give {name.split('_')[-1]} or {key}, not both", key=f"operator.{key}"
-                )
-            try:
-                _parse_hash(stored)
-            except (ValueError, TypeError) as exc:
-                raise ProvisionError(str(exc), key=f"operator.{key}") from None
-            out[name] = stored
+    stored = _string(table, "pin_hash", "operator.pin_hash")
+    if stored:
+        if "operator_pin" in out:
+            raise ProvisionError("give pin or pin_hash, not both", key="operator.pin_hash")
+        try:
+            _parse_hash(stored)
+        except (ValueError, TypeError) as exc:
+            raise ProvisionError(str(exc), key="operator.pin_hash") from None
+        out["operator_pin"] = stored
+    for key in ("admin_password", "admin_password_hash"):
+        if key in table:
+            warnings.append(
+                f"operator.{key} is not used (the operator PIN guards every operator screen) "
+                "and was not stored"
+            )
     if not out:
         raise ProvisionError(
-            "an operator PIN or an admin password is required (pin or admin_password)",
-            key="operator",
+            "an operator PIN is required (pin, 6 to 12 digits, or pin_hash)", key="operator"
         )
     return out
 
@@ -356,6 +355,33 @@ def _check_keys(raw: dict[str, Any]) -> None:
                 raise ProvisionError(
                     f"unknown key; expected one of {', '.join(sorted(allowed))}", key=where
                 )
+
+
+def _refuse_example_secrets(raw: dict[str, Any]) -> None:
+    for table, key in (
+        ("operator", "pin"),
+        ("operator", "admin_password"),
+        ("office", "upload_token"),
+    ):
+        value = raw.get(table, {}).get(key) if isinstance(raw.get(table), dict) else None
+        if isinstance(value, str) and is_example_secret(value):
+            raise ProvisionError(
+                "this is the example from docs/provision.example.toml, which anyone can read; "
+                "choose your own",
+                key=f"{table}.{key}",
+            )
+
+
+def _check_plain(table: dict[str, Any], where: str) -> None:
+    """Settings are tables of plain values: no ``[[array.of.tables]]`` anywhere."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            _check_plain(value, f"{where}.{key}")
+        elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+            raise ProvisionError(
+                f"[[{where}.{key}]] or a nested list is not a setting; write [{where}.{key}]",
+                key=f"{where}.{key}",
+            )
 
 
 def read_provision(path: str | Path) -> Provision:
@@ -445,6 +471,7 @@ def read_provision(path: str | Path) -> Provision:
         raise ProvisionError("no NTP server at all: a Pi has no clock of its own", key="time")
 
     overrides = _table(raw, "appliance")
+    _check_plain(overrides, "appliance")
     for (section, key), instead in MANAGED.items():
         sect = overrides.get(section)
         if isinstance(sect, dict) and key in sect:
@@ -458,8 +485,15 @@ def read_provision(path: str | Path) -> Provision:
         if isinstance(overrides.get("service"), dict)
         else None
     )
-    if host not in (None, "127.0.0.1", "::1", "localhost"):
+    if host is not None and host not in LOOPBACK_HOSTS:
+        if profile != "sim":
+            raise ProvisionError(
+                f"{host!r} would put the kiosk screen on the network; loopback only",
+                key="appliance.service.host",
+            )
         warnings.append(f"the UI server listens on {host}, not only on loopback")
+    if profile != "sim":
+        _refuse_example_secrets(raw)
 
     return Provision(
         source=source,
@@ -474,7 +508,7 @@ def read_provision(path: str | Path) -> Provision:
         csca=csca,
         ntp=ntp,
         fallback_ntp=fallback,
-        credentials=_operator(raw),
+        credentials=_operator(raw, warnings),
         wifi=_wifi(raw),
         overrides=overrides,
         warnings=warnings,
@@ -773,7 +807,12 @@ def provision(source: str | Path, root: str | Path = "/", *, keep_source: bool =
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             raise ProvisionWriteError(f"cannot write the settings{where}: {exc.strerror}") from None
-    except ApplianceError as exc:
+    except Exception as exc:
+        if not isinstance(exc, ApplianceError):  # a bug: still tell the technician, then raise
+            log.exception("provisioning failed unexpectedly")
+            exc = ProvisionError(
+                f"internal error ({type(exc).__name__})", code="provision_internal"
+            )
         provisioned = (root / ETC / MARKER).is_file()
         missing = exc.code == "provision_missing"
         if missing and provisioned:

@@ -16,7 +16,11 @@ REPO = Path(__file__).resolve().parent.parent
 def _isolated_env(tmp_path, monkeypatch):
     """No site config, a private state dir, no systemd socket, and no stray overrides."""
     for name in list(os.environ):
-        if name.startswith("APPLIANCE_") or name in ("NOTIFY_SOCKET", "WATCHDOG_USEC"):
+        if name.startswith("APPLIANCE_") or name in (
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+            "RUNTIME_DIRECTORY",
+        ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("APPLIANCE_CONFIG_DIR", str(tmp_path / "etc"))
     monkeypatch.setenv("APPLIANCE_STATE_DIR", str(tmp_path / "state"))

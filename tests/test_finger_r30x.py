@@ -382,3 +382,16 @@ def test_sim_backend_can_run_the_real_driver():
         assert "R307 answered" in dev.probe()
     finally:
         dev.close()
+
+
+def test_led_reports_what_the_module_answers(make):
+    """An R503 driven as an R307 answers 'unsupported' to OpenLED: that reaches the caller."""
+    from appliance.hal.r30x_protocol import Unsupported
+
+    _sim, dev = make("r503", cfg_model="r307")
+    dev.open()
+    with pytest.raises(Unsupported):
+        dev.led("blue", "on")
+    sim, dev = make("r503")
+    dev.open()
+    assert dev.led("green", "on") == 0 and sim.led["color"] == 0x04

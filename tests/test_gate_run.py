@@ -135,11 +135,11 @@ async def test_duplicate_and_unknown_layout(rig):
     ev = await rig.scan(TEST_QR_PAYLOAD)
     assert ev.decision.decision == "duplicate" and not ev.decision.admitted
     assert rig.pin("gate_relay").state is False and rig.pin("led_red").state is True
-    ev = await rig.scan(UNKNOWN_LAYOUT)
-    assert (ev.decision.decision, ev.decision.reason) == ("unknown_layout", "policy_admit")
-    assert rig.pin("gate_relay").state is True
+    ev = await rig.scan(UNKNOWN_LAYOUT)  # refused by default: any 12 digits would pass
+    assert (ev.decision.decision, ev.decision.reason) == ("unknown_layout", "policy_refuse")
+    assert rig.pin("gate_relay").state is False
     assert rig.gate.health()["counts_today"] == {"admit": 1, "duplicate": 1, "unknown_layout": 1}
-    assert rig.gate.admitted_today() == 2
+    assert rig.gate.admitted_today() == 1
 
 
 async def test_a_card_held_still_is_one_scan(rig):
@@ -265,6 +265,7 @@ async def test_report_counts(tmp_path, capsys):
         "invalid": 1,
         "duplicate": 1,
         "unknown_layout": 1,
+        "chip_refused": 0,
     }
     assert [(h["hour"], h["total"], h["admitted"]) for h in report["by_hour"]] == [
         (8, 3, 2),

@@ -88,7 +88,8 @@ def test_full_provisioning(card, tmp_path):
     # Credentials hashed, and verifiable.
     creds = json.loads((etc / "credentials.json").read_text())
     assert verify_secret(creds["operator_pin"], "246813")
-    assert verify_secret(creds["admin_password"], "admin-password-42")
+    assert "admin_password" not in creds  # no use for it: not kept (warned)
+    assert any("admin_password is not used" in w for w in result["warnings"])
     # Secret files are not world-readable.
     assert mode(etc / "upload.token") == 0o640
     assert mode(etc / "credentials.json") == 0o640

@@ -110,10 +110,11 @@ def test_inline_office_key_and_device_name_case(tmp_path):
         (("office.pub", "missing.pub"), "office.public_key", "not found"),
         (("office.pub", "../office.pub"), "office.public_key", "beside"),
         (('pin = "246813"', "pin = 246813"), "operator.pin", "quotes"),
-        (('pin = "246813"', 'pin = "123"'), "operator.pin", "4 to 12 digits"),
-        (('pin = "246813"', 'pin = "1111"'), "operator.pin", "guess"),
+        (('pin = "246813"', 'pin = "123"'), "operator.pin", "6 to 12 digits"),
+        (('pin = "246813"', 'pin = "4731"'), "operator.pin", "6 to 12 digits"),  # 4 is too few
+        (('pin = "246813"', 'pin = "111111"'), "operator.pin", "guess"),
         (('pin = "246813"', 'pin = "123456"'), "operator.pin", "guess"),
-        (('pin = "246813"', 'admin_password = "short"'), "operator.admin_password", "10"),
+        (('pin = "246813"', 'admin_password = "a-long-passphrase"'), "operator", "PIN is required"),
         (('pin = "246813"', ""), "operator", "required"),
         (('pin = "246813"', 'pin_hash = "md5$abc"'), "operator.pin_hash", "scrypt"),
     ],
@@ -309,12 +310,20 @@ def test_any_structure_is_a_provision_error_or_valid(tmp_path, data):
 
 
 def test_documented_example_is_valid(tmp_path):
+    """Valid once its example secrets are replaced (unchanged, it is refused: test_field_rules)."""
     example = Path(__file__).resolve().parent.parent / "docs" / "provision.example.toml"
-    (tmp_path / "provision.toml").write_text(example.read_text())
+    text = example.read_text()
+    for old, new in (
+        ("40731985", "58291473"),
+        ("change-me-to-a-long-passphrase", "a-site-chosen-passphrase-9"),
+        ("paste-the-office-issued-token-here", "site-issued-token-31337"),
+    ):
+        text = text.replace(f'"{old}"', f'"{new}"')
+    (tmp_path / "provision.toml").write_text(text)
     (tmp_path / "office_x25519.pub").write_bytes(office_pub())
     (tmp_path / "csca").mkdir()
     (tmp_path / "csca" / "csca-vn.pem").write_bytes(csca_cert())
     prov = read_provision(tmp_path / "provision.toml")
     _validate_site(prov)
     assert prov.profile == "commune-kiosk" and len(prov.csca) == 1
-    assert set(prov.credentials) == {"operator_pin", "admin_password"}
+    assert set(prov.credentials) == {"operator_pin"}

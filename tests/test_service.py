@@ -3,8 +3,9 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 
-from support import wait_http
+from support import kiosk_url, wait_http
 
 KINDS = {"camera", "fingerprint", "card_reader", "qr_scanner", "indicators"}
 
@@ -28,7 +29,7 @@ def test_healthz_lists_five_devices_ok_and_sigterm_exits_0(service_proc):
     assert isinstance(body["clock_synchronized"], bool)
     assert body["version"]
     assert body["provisioning"] is None  # never provisioned
-    assert b"<html" in wait_http(url + "/")
+    assert b"<html" in wait_http(kiosk_url(url, Path(os.environ["APPLIANCE_STATE_DIR"])))
     rc, took = stop(proc)
     assert rc == 0 and took < 5
 
@@ -119,5 +120,5 @@ def test_corrupt_database_degrades_saving_not_the_kiosk(service_proc, tmp_path):
     assert body["store"]["state"] == "unavailable"
     assert "not a database" in body["store"]["error"]
     assert all(d["state"] == "ok" for d in body["devices"].values())
-    assert b"<html" in wait_http(url + "/")
+    assert b"<html" in wait_http(kiosk_url(url, state))
     assert stop(proc)[0] == 0

@@ -163,6 +163,14 @@ def test_service_exposure_at_most_3(unit):
     assert exposure(unit) <= 3.0
 
 
+@needs_analyze
+@pytest.mark.parametrize(
+    "unit, limit", [("kiosk.service", 5.0), ("appliance-firstboot.service", 4.0)]
+)
+def test_browser_and_firstboot_exposure(unit, limit):
+    assert exposure(unit) <= limit
+
+
 def test_appliance_service_contract():
     u = parse_unit("appliance.service")
     s = u["Service"]
@@ -206,7 +214,8 @@ def test_kiosk_service_contract():
         "--disable-background-networking",
     ):
         assert flag in argv, flag
-    assert argv[-1].startswith("http://127.0.0.1:")
+    assert argv[-1] == "${KIOSK_URL}"  # the tokened loopback URL the service writes
+    assert "/run/appliance/kiosk-url" in u["Service"]["EnvironmentFile"]
     assert one(u, "Service", "User") == "kiosk"
     assert one(u, "Service", "TTYPath") == "/dev/tty1"
     assert one(u, "Service", "Restart") == "always"

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from support import APPLIANCE, free_port, wait_http
+from support import APPLIANCE, free_port, kiosk_url, wait_http
 
 from appliance.provision import hash_secret
 
@@ -176,7 +176,7 @@ class Screen:
             "console", lambda m: self.console.append(m.text) if m.type == "error" else None
         )
         self.page.on("pageerror", lambda e: self.console.append(str(e)))
-        self.page.goto(kiosk.url + "/")
+        self.page.goto(kiosk_url(kiosk.url, kiosk.state))
 
     def wait(self, screen: str, extra: str = "") -> None:
         selector = f"body[data-screen='{screen}'] {extra}".strip()

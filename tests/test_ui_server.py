@@ -10,6 +10,7 @@ import re
 import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
+from support import kiosk_url
 
 from appliance.config import load_config
 from appliance.errors import ConfigError
@@ -23,7 +24,8 @@ from appliance.service import Service
 @contextlib.asynccontextmanager
 async def running(profile: str = "sim", **env: str):
     """A Service with its devices open, the UI component running, and a test client."""
-    cfg = load_config(profile, sim=profile == "sim", env={"APPLIANCE_STORE_DEMO_OFFICE_KEY": "1"})
+    demo = {"APPLIANCE_STORE_DEMO_OFFICE_KEY": "1"} if profile == "sim" else {}  # sim only
+    cfg = load_config(profile, sim=profile == "sim", env=demo)
     for key, value in env.items():
         section, _, name = key.partition(".")
         setattr(getattr(cfg, section), name, type(getattr(getattr(cfg, section), name))(value))
@@ -33,6 +35,7 @@ async def running(profile: str = "sim", **env: str):
     tasks = [asyncio.create_task(c(service, stop)) for c in service.components]
     client = TestClient(TestServer(service.app))
     await client.start_server()
+    await client.get(kiosk_url("", service.cfg.state_dir))  # the kiosk's cookie
     try:
         yield service, client
     finally:

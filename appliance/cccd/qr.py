@@ -30,6 +30,11 @@ LAYOUT_2021 = "cccd-2021"
 LAYOUT_UNKNOWN = "unknown"
 FIELD_COUNT = 7
 SEPARATOR = "|"
+# Limits like a real scanner's (near 4 KB a scan) and a real card's fields; longer is refused
+# before any other work, so a 200,000-character "name" is never parsed.
+MAX_PAYLOAD_BYTES = 4096
+MAX_NAME_CHARS = 100
+MAX_ADDRESS_CHARS = 300
 
 _OLD_ID = re.compile(r"[0-9]{9}")
 _DATE = re.compile(r"[0-9]{8}")
@@ -116,6 +121,13 @@ class QrResult:
 
 def decode_payload(payload: bytes | bytearray | memoryview | str) -> str:
     """Bytes as UTF-8, surrounding whitespace (and a BOM) stripped, NFC."""
+    if isinstance(payload, bytes | bytearray | memoryview | str):
+        size = len(payload.encode()) if isinstance(payload, str) else len(payload)
+        if size > MAX_PAYLOAD_BYTES:
+            raise QrError(
+                f"the payload is {size} bytes, more than a scan holds ({MAX_PAYLOAD_BYTES})",
+                code="malformed",
+            )
     if isinstance(payload, bytes | bytearray | memoryview):
         try:
             text = bytes(payload).decode("utf-8")
@@ -183,6 +195,12 @@ def parse_qr(payload: bytes | str, today: date | None = None) -> QrResult:
     full_name, address = _clean_text(full_name), _clean_text(address)
     if not full_name:
         raise QrError("the full name is empty", code="empty_name")
+    for value, what, limit in (
+        (full_name, "full name", MAX_NAME_CHARS),
+        (address, "address", MAX_ADDRESS_CHARS),
+    ):
+        if len(value) > limit:
+            raise QrError(f"the {what} is longer than {limit} characters", code="bad_text")
     _check_text(full_name, "full name")
     _check_text(address, "address")
     dob = _parse_date(dob_text, "date of birth")

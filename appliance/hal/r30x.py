@@ -448,8 +448,13 @@ class R30xSensor(FingerprintSensor):
             )
         return data
 
-    def led(self, color: str = "blue", mode: str = "on") -> None:
-        """R503: the AuraLedConfig ring; R307/AS608: OpenLED/CloseLED where the firmware has it."""
+    def led(self, color: str = "blue", mode: str = "on") -> int:
+        """R503: the AuraLedConfig ring; R307/AS608: OpenLED/CloseLED.
+
+        Returns the module's confirmation code (0: done). A module without LED control raises
+        :class:`~appliance.hal.r30x_protocol.Unsupported` (callers that only decorate, like the
+        capture guidance, catch it); no answer raises the transfer error.
+        """
         if mode not in p.AURA_MODES:
             raise InvalidInput(f"unknown LED mode {mode!r}: use {', '.join(p.AURA_MODES)}")
         if self.cfg.model.lower() in p.AURA_MODELS:
@@ -458,10 +463,6 @@ class R30xSensor(FingerprintSensor):
             speed = 0x80 if mode in ("breathe", "flash") else 0x00
             count = 0  # 0: forever
             params = bytes((p.AURA_MODES[mode], speed, p.AURA_COLORS[color], count))
-            self.transact(p.AURA_LED_CONFIG, params, what="AuraLedConfig")
-            return
+            return self.transact(p.AURA_LED_CONFIG, params, what="AuraLedConfig").confirmation
         instruction = p.CLOSE_LED if mode in ("off", "fade_off") else p.OPEN_LED
-        try:
-            self.transact(instruction, what="LED", retries=0)
-        except (p.Unsupported, p.TransferError) as exc:
-            log.debug("fingerprint module has no LED control: %s", exc)
+        return self.transact(instruction, what="LED", retries=0).confirmation

@@ -1,7 +1,9 @@
 """The kiosk's web UI on the service: page, static files, translations, WebSocket, camera preview.
 
-Routes (loopback only, like the rest of the service):
+Routes (loopback only, like the rest of the service; Host, token and one-screen rules in
+:mod:`appliance.kiosk_ui.access`):
 
+* ``GET /?token=T``: sets the kiosk cookie and redirects to ``/``;
 * ``GET /``: the kiosk page (``static/index.html``); ``/static/*``: its script and style;
   ``/i18n/{vi,en}.json``: the translations.
 * ``GET /ws``: the WebSocket the page lives on (messages in docs/ui-protocol.md).
@@ -20,12 +22,12 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
 from appliance import __version__
 from appliance.errors import ConfigError
+from appliance.kiosk_ui.access import KioskAccess
 from appliance.kiosk_ui.sim_controls import SimControls
 from appliance.kiosk_ui.texts import I18N_DIR, LANGUAGES, check_ui_texts
 from appliance.pipeline.workflows.kiosk import Kiosk
@@ -120,12 +122,22 @@ class UiServer:
             self.kiosk.subscribe(self.sim.on_screen)
         self._help_wired: set[int] = set()
         self.clients = 0  # connected screens
+        self.access = KioskAccess(cfg.state_dir, cfg.service.port)
 
     def hello(self) -> dict[str, Any]:
         """Extra fields of the hello message (read at every connection)."""
         return {**self._hello, "setup_problem": setup_problem(self.service.cfg.state_dir)}
 
     def install(self, app: web.Application) -> None:
+        app.middlewares.append(self.access.host_middleware)
+        try:
+            where = self.access.write_url()
+        except OSError as exc:
+            log.error("cannot write the kiosk URL file %s: %s", self.access.file, exc.strerror)
+        else:
+            if self.service.cfg.profile == "sim":  # the demo: the person at the terminal opens it
+                log.info("kiosk screen: open %s", self.access.page_url())
+            log.info("kiosk screen URL (with its token) in %s", where)
         app.router.add_get("/", self.index)
         app.router.add_get("/ws", self.websocket)
         app.router.add_get("/camera.mjpg", self.camera)
@@ -165,6 +177,11 @@ class UiServer:
     # --- routes ---------------------------------------------------------------------------------
 
     async def index(self, request: web.Request) -> web.Response:
+        self.access.check(request)
+        if "token" in request.query:  # the kiosk unit's first visit: token to cookie
+            resp = web.HTTPSeeOther("/", headers={"Cache-Control": "no-store"})
+            self.access.set_cookie(resp)
+            raise resp
         html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
         return web.Response(
             text=html,
@@ -184,6 +201,7 @@ class UiServer:
         return web.FileResponse(I18N_DIR / f"{lang}.json", headers={"Cache-Control": "no-cache"})
 
     async def qr_svg(self, request: web.Request) -> web.Response:
+        self.access.check(request)
         text = request.query.get("text", "")
         if not text or len(text) > MAX_QR_TEXT:
             raise web.HTTPBadRequest(text=f"text: 1 to {MAX_QR_TEXT} characters")
@@ -193,6 +211,7 @@ class UiServer:
         return web.Response(text=svg, content_type="image/svg+xml")
 
     async def camera(self, request: web.Request) -> web.StreamResponse:
+        self.access.check(request)
         preview = self.adapters.preview
         if not preview.active:
             return web.Response(status=204)
@@ -221,11 +240,16 @@ class UiServer:
         return resp
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        origin = request.headers.get("Origin")
-        if origin and urlsplit(origin).netloc != request.host:
-            raise web.HTTPForbidden(text="cross-origin WebSocket refused")
+        self.access.check(request)
+        if self.access.controller is not None:
+            raise web.HTTPConflict(text="another screen is connected")
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
-        await ws.prepare(request)
+        self.access.controller = ws
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            self.access.controller = None
+            raise
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SEND_QUEUE)
 
         def enqueue(msg: dict[str, Any]) -> None:
@@ -250,7 +274,8 @@ class UiServer:
                     continue
                 try:
                     data = json.loads(msg.data)
-                except ValueError:
+                except (ValueError, RecursionError):  # not JSON, too deep, a 5,000-digit number
+                    log.debug("unreadable message from the screen ignored")
                     continue
                 if isinstance(data, dict) and data.get("type") == "sim":
                     if not (self.sim and self.sim.handle(data.get("action"))):
@@ -259,6 +284,7 @@ class UiServer:
                     self.kiosk.handle(data)
         finally:
             self.clients -= 1
+            self.access.controller = None
             unsubscribe()
             send_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):

@@ -43,13 +43,14 @@ from appliance.cccd.qr import LAYOUT_UNKNOWN, QrResult, parse_qr
 from appliance.clock import clock_synchronized
 from appliance.config import Config, GateConfig
 from appliance.errors import ApplianceError, DeviceError
+from appliance.pipeline.gate_chip import CHIP_REFUSED, confirm_with_chip
 from appliance.pipeline.qr_decode import QrDecodeError, payload_text
 from appliance.pipeline.qr_frames import Deduper
 from appliance.store.privacy import age_band
 
 log = logging.getLogger(__name__)
 
-DECISIONS = ("admit", "expired", "invalid", "duplicate", "unknown_layout")
+DECISIONS = ("admit", "expired", "invalid", "duplicate", "unknown_layout", CHIP_REFUSED)
 POLICY_ADMIT, POLICY_REFUSE = "policy_admit", "policy_refuse"
 FAR_FUTURE = date(9999, 12, 31)  # "today" for validation while the clock cannot be trusted
 
@@ -74,6 +75,7 @@ class Decision:
     masked_id: str | None = None
     layout: str | None = None
     record: dict[str, Any] | None = field(default=None, repr=False)
+    qr: QrResult | None = field(default=None, repr=False, compare=False)  # memory only
 
     def to_dict(self) -> dict[str, Any]:
         """What a screen may show: no name, no address, no full ID number."""
@@ -124,6 +126,10 @@ class GateDecider:
             self._clock_state = (ok, now)
         return ok
 
+    def forget(self, id_number: str) -> None:
+        """Not admitted after all (the chip policy refused): not a duplicate next time."""
+        self._admitted.pop(self.card_key(id_number), None)
+
     def remembered(self) -> int:
         """Cards admitted within the duplicate window (entries held in memory)."""
         return len(self._admitted)
@@ -163,6 +169,7 @@ class GateDecider:
             "masked_id": mask_id(result.id_number),
             "layout": result.layout,
             "record": _record(result, text) if self.cfg.seal_records else None,
+            "qr": result,
         }
         key = self.card_key(result.id_number)
         last = self._admitted.get(key)
@@ -324,7 +331,7 @@ class Gate:
         return at
 
     def process(
-        self, payload: bytes, scanned_at: float, indicators: Any
+        self, payload: bytes, scanned_at: float, indicators: Any, reader: Any = None
     ) -> tuple[Decision, float] | None:
         """Decide and actuate at once; (decision, latency ms), or None for a repeated payload.
 
@@ -335,6 +342,10 @@ class Gate:
             self.repeats_dropped += 1
             return None
         decision = self.decider.decide(payload)
+        if decision.admitted and self.cfg.gate.assurance == "chip":
+            decision = confirm_with_chip(decision, reader, self.cfg)
+            if not decision.admitted and decision.qr is not None:
+                self.decider.forget(decision.qr.id_number)
         if self.stopped:  # a read that ended after the gate stopped must not open it
             return None
         return decision, (self.actuate(decision, indicators) - scanned_at) * 1000
@@ -366,18 +377,22 @@ class Gate:
         return event
 
     async def handle(
-        self, payload: bytes, scanned_at: float | None = None, indicators: Any = None
+        self,
+        payload: bytes,
+        scanned_at: float | None = None,
+        indicators: Any = None,
+        reader: Any = None,
     ) -> GateEvent | None:
         """Decide, actuate, publish and log one scanned payload (None: a repeat, dropped)."""
         scanned_at = time.perf_counter() if scanned_at is None else scanned_at
-        done = self.process(payload, scanned_at, indicators)
+        done = await asyncio.to_thread(self.process, payload, scanned_at, indicators, reader)
         return None if done is None else await self.record(*done)
 
-    def _scan(self, scanner: Any, indicators: Any) -> tuple[Decision, float] | None:
+    def _scan(self, scanner: Any, indicators: Any, reader: Any) -> tuple[Decision, float] | None:
         payload = scanner.read(0.5)
         if payload is None:
             return None
-        return self.process(payload, time.perf_counter(), indicators)
+        return self.process(payload, time.perf_counter(), indicators, reader)
 
     def _log(self, d: Decision) -> None:
         args = (d.decision, d.reason, d.age_band, d.sex, d.birth_code)
@@ -411,7 +426,8 @@ class Gate:
                     continue
                 try:
                     indicators = service.devices.get("indicators")
-                    done = await asyncio.to_thread(self._scan, scanner, indicators)
+                    reader = service.devices.get("card_reader")
+                    done = await asyncio.to_thread(self._scan, scanner, indicators, reader)
                 except DeviceError as exc:
                     log.warning("QR scanner: %s", exc.message)
                     service.devices.report_failure("qr_scanner", exc)

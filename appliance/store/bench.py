@@ -149,9 +149,7 @@ def cmd_bench_store(args: Any) -> int:
         seal_times = _seal_only(office_pub, identity, args.count, full_dir)
         fstype = filesystem_of(base)
     finally:
-        for d in (full_dir, normal_dir):
-            shutil.rmtree(d, ignore_errors=True)
-        if own_dir:
+        if own_dir:  # a given --state-dir keeps the sealed captures, for a leak scan
             shutil.rmtree(base, ignore_errors=True)
     result = {
         "ok": True,
@@ -169,6 +167,7 @@ def cmd_bench_store(args: Any) -> int:
         "seal_only": _summary(seal_times),
         "alternatives": {"synchronous_normal": _summary(normal)},
         "db_bytes_after": db_bytes,
+        "kept": [] if own_dir else [str(full_dir), str(normal_dir)],
     }
     record("store", result, args.record)
     emit(result, args)
@@ -181,7 +180,11 @@ def register_bench(bench_sub) -> None:
     p = bench_sub.add_parser("store", help="seal + durable commit time per capture")
     p.add_argument("--count", type=int, default=100, help="captures to save (default 100)")
     p.add_argument("--identity", type=Path, help="JSON object of identity fields")
-    p.add_argument("--state-dir", type=Path, help="where to write (default: a temporary folder)")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where to write and keep the sealed captures (default: a temporary folder, removed)",
+    )
     p.add_argument("--record", type=Path, help="also write the result under DIR (benchmarks/)")
     add_json_flag(p)
     p.set_defaults(func=cmd_bench_store)

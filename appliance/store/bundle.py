@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import struct
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -61,6 +62,12 @@ TAG_LEN = 16
 INFO_PREFIX = b"cccd-sealed-bundle/1\x00"
 FILE_SUFFIX = ".ccsb"
 KINDS = ("capture", "checkin", "consent_withdrawal")
+# Names that become file names at the office (``unseal --out``): nothing that can leave a folder.
+BUNDLE_ID_RE = re.compile(r"[0-9a-f]{32}")
+PART_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+# What json.loads raises on hostile text besides JSONDecodeError: RecursionError (deep nesting),
+# ValueError (an integer over Python's 4300-digit limit), UnicodeDecodeError.
+_JSON_ERRORS = (ValueError, RecursionError)
 
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 
@@ -70,6 +77,21 @@ def _json_default(obj: object) -> str:
     if isinstance(obj, datetime | date):
         return obj.isoformat()
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def check_names(bundle_id: Any, part_names: list[Any]) -> None:
+    """Raise :class:`BundleMalformed` unless every name is safe to use as a file name."""
+    if not isinstance(bundle_id, str) or not BUNDLE_ID_RE.fullmatch(bundle_id):
+        raise BundleMalformed("bundle id is not 32 lowercase hex digits")
+    seen: set[str] = set()
+    for name in part_names:
+        if not isinstance(name, str) or not PART_NAME_RE.fullmatch(name):
+            raise BundleMalformed(
+                f"part name {str(name)[:40]!r} is not allowed (a-z, 0-9, _ and -, 1-64 chars)"
+            )
+        if name in seen:
+            raise BundleMalformed(f"part name {name!r} appears twice")
+        seen.add(name)
 
 
 def _canonical(obj: Any) -> bytes:
@@ -101,6 +123,10 @@ def seal(
     """Encrypt ``record`` + ``parts`` to ``office_key`` and sign with ``device_key``."""
     if kind not in KINDS:
         raise ValueError(f"unknown bundle kind {kind!r}")
+    try:
+        check_names(bundle_id, [p.name for p in parts])
+    except BundleMalformed as exc:
+        raise ValueError(exc.message) from None
     header = {
         "bundle_id": bundle_id,
         "clock_synced": clock_synced,
@@ -162,8 +188,10 @@ def parse(data: bytes) -> ParsedBundle:
         raise BundleMalformed("bundle truncated or has trailing bytes (sealed length mismatch)")
     try:
         header = json.loads(data[8 : 8 + hlen].decode())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BundleMalformed("bundle header is not JSON") from None
+    except _JSON_ERRORS:
+        raise BundleMalformed(
+            "bundle header is not JSON (or nested or sized beyond limits)"
+        ) from None
     need = (
         "bundle_id",
         "kind",
@@ -174,6 +202,7 @@ def parse(data: bytes) -> ParsedBundle:
     )
     if not isinstance(header, dict) or any(not isinstance(header.get(k), str) for k in need):
         raise BundleMalformed("bundle header lacks required fields")
+    check_names(header["bundle_id"], [])
     return ParsedBundle(header, data[: 8 + hlen], data[12 + hlen : end], data[:end], data[end:])
 
 
@@ -261,22 +290,32 @@ def unseal(
 def _split_plaintext(
     plaintext: bytes, header: dict[str, Any], signer_id: str, registered: bool
 ) -> UnsealedBundle:
-    # The content was authenticated by AES-GCM; a mismatch here means a faulty sealer.
+    # The content was authenticated by AES-GCM; a mismatch here means a faulty (or hostile) sealer.
+    layout = BundleMalformed("decrypted payload is not in the expected layout")
     try:
         (jlen,) = struct.unpack(">I", plaintext[:4])
         inner = json.loads(plaintext[4 : 4 + jlen].decode())
-        offset = 4 + jlen
-        parts: dict[str, bytes] = {}
-        for meta in inner["parts"]:
-            chunk = plaintext[offset : offset + meta["length"]]
-            offset += meta["length"]
-            if len(chunk) != meta["length"] or hashlib.sha256(chunk).hexdigest() != meta["sha256"]:
-                raise BundleMalformed(f"part {meta['name']!r} does not match its digest")
-            parts[meta["name"]] = chunk
-    except (struct.error, KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError):
-        raise BundleMalformed("decrypted payload is not in the expected layout") from None
+    except (struct.error, *_JSON_ERRORS):
+        raise layout from None
+    metas = inner.get("parts") if isinstance(inner, dict) else None
+    if not isinstance(metas, list) or not all(isinstance(m, dict) for m in metas):
+        raise layout
+    check_names(header["bundle_id"], [m.get("name") for m in metas])
+    offset = 4 + jlen
+    parts: dict[str, bytes] = {}
+    for meta in metas:
+        length, digest = meta.get("length"), meta.get("sha256")
+        if not isinstance(length, int) or length < 0 or not isinstance(digest, str):
+            raise layout
+        chunk = plaintext[offset : offset + length]
+        offset += length
+        if len(chunk) != length or hashlib.sha256(chunk).hexdigest() != digest:
+            raise BundleMalformed(f"part {meta['name']!r} does not match its digest")
+        parts[meta["name"]] = chunk
     if offset != len(plaintext):
         raise BundleMalformed("decrypted payload has trailing bytes")
     if inner.get("bundle_id") != header["bundle_id"] or inner.get("kind") != header["kind"]:
         raise BundleTampered("sealed content does not belong to this header")
-    return UnsealedBundle(header, inner["record"], parts, inner["parts"], signer_id, registered)
+    if not isinstance(inner.get("record"), dict):
+        raise layout
+    return UnsealedBundle(header, inner["record"], parts, metas, signer_id, registered)

@@ -2,7 +2,8 @@
 
 * ``appliance purge [--dry-run] [--now ISO] [--force]``: retention (the systemd timer runs it).
 * ``appliance export --to DIR [--all] [--mark-delivered]``: sealed bundles to a USB stick.
-* ``appliance unseal BUNDLE... --key OFFICE_KEY [--devices DIR] [--out DIR]``: the office side.
+* ``appliance unseal BUNDLE... --key OFFICE_KEY (--devices DIR | --allow-unknown-devices)
+  [--out DIR]``: the office side; one bad bundle is reported and the rest are still processed.
 * ``appliance keys office --out DIR``: make an office key pair;
   ``appliance keys device``: this kiosk's signing key id and public key (for provisioning).
 * ``appliance outbox [--upload]``: queue status; ``--upload`` runs one upload pass now.
@@ -67,6 +68,13 @@ def cmd_unseal(args: Any) -> int:
     from appliance.store.bundle import unseal
     from appliance.store.keys import load_device_registry, load_private_key
 
+    if not args.devices and not args.allow_unknown_devices:
+        return fail(
+            args,
+            "usage",
+            "give --devices DIR (the registered kiosks' public keys); without a register any "
+            "key can sign, so only --allow-unknown-devices runs without one",
+        )
     try:
         office = load_private_key(args.key, X25519PrivateKey)
         devices = load_device_registry(args.devices) if args.devices else None
@@ -83,29 +91,40 @@ def cmd_unseal(args: Any) -> int:
                     f"cannot read {name}: {exc.strerror}", code="unreadable"
                 ) from None
             result = unseal(data, office, devices)
+            out: dict[str, Any] = {"file": name, "ok": True, **result.summary()}
+            if args.out:
+                out["written_to"] = str(_write_unsealed(Path(args.out), result))
+            else:
+                out["record"] = result.record
         except ApplianceError as exc:
             worst = EXIT_INVALID
             fail(args, exc.code, f"{name}: {exc.message}", EXIT_INVALID, file=name)
             continue
-        out: dict[str, Any] = {"file": name, "ok": True, **result.summary()}
         if devices is None:
             out["warning"] = (
                 f"signer {result.signer_key_id} not checked against registered devices "
-                "(give --devices DIR)"
+                "(--allow-unknown-devices)"
             )
-        if args.out:
-            folder = Path(args.out) / result.header["bundle_id"]
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "record.json").write_text(
-                json.dumps(result.record, indent=2, ensure_ascii=False) + "\n"
-            )
-            for part, blob in result.parts.items():
-                (folder / part).write_bytes(blob)
-            out["written_to"] = str(folder)
-        else:
-            out["record"] = result.record
         emit(out, args)
     return worst
+
+
+def _write_unsealed(out: Path, result: Any) -> Path:
+    """record.json and the parts under ``out/<bundle_id>/``; names were checked by ``unseal``."""
+    from appliance.store.bundle import check_names
+
+    check_names(result.header["bundle_id"], list(result.parts))  # again: the write is here
+    folder = out / result.header["bundle_id"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "record.json").write_text(
+        json.dumps(result.record, indent=2, ensure_ascii=False) + "\n"
+    )
+    for part, blob in result.parts.items():
+        target = folder / part
+        if target.resolve().parent != folder.resolve():  # a symlinked folder planted earlier
+            raise InvalidInput(f"refusing to write {target} outside {folder}", code="bad_path")
+        target.write_bytes(blob)
+    return folder
 
 
 def cmd_keys_office(args: Any) -> int:
@@ -191,6 +210,11 @@ def register(sub) -> None:
     p.add_argument("bundles", nargs="+", metavar="BUNDLE", help=".ccsb file(s)")
     p.add_argument("--key", required=True, type=Path, help="office private key (PEM)")
     p.add_argument("--devices", type=Path, help="folder of registered device public keys")
+    p.add_argument(
+        "--allow-unknown-devices",
+        action="store_true",
+        help="accept any signer when no --devices register is given (not for real data)",
+    )
     p.add_argument("--out", type=Path, help="write record.json and images under DIR/<bundle_id>/")
     add_json_flag(p)
     p.set_defaults(func=cmd_unseal)

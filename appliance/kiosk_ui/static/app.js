@@ -575,11 +575,15 @@
           el("button", { type: "button", class: "choice", "data-cmd": "new_capture", onclick: () => command("new_capture") },
             art(ART.enroll), el("span", { text: t("op.menu.new_capture") })),
           el("button", { type: "button", class: "choice", "data-cmd": "records", onclick: () => command("records") },
-            el("span", { text: t("op.menu.records") }))),
+            el("span", { text: t("op.menu.records") })),
+          el("button", { type: "button", class: "choice", "data-cmd": "withdraw", onclick: () => command("withdraw") },
+            el("span", { text: t("op.menu.withdraw") }))),
       ],
       actions: [{ label: t("op.menu.logout"), cmd: "logout" }],
       noCancel: true,
     }),
+
+    "op.withdraw": (d) => withdrawScreen(d),
 
     "op.records": (d) => {
       if (d.loading) return { center: true, body: [el("div", { class: "spinner large" })], actions: [], noCancel: true };
@@ -682,6 +686,39 @@
         { label: t("common.back"), cmd: "back" },
         d.allow_none ? { label: t("keypad.no_expiry"), cmd: "no_expiry" } : null,
       ],
+    };
+  }
+
+  // Consent withdrawal: the operator types the citizen's receipt code (Crockford base32).
+  function withdrawScreen(d) {
+    if (d.done) {
+      return { center: true, body: [el("h1", { text: t("op.withdraw.done_title") }),
+        el("p", { class: "lead", id: "withdraw-result", text: t(d.already ? "op.withdraw.already" : "op.withdraw.done_body",
+          { code: d.receipt_code, n: d.captures, k: d.deleted, u: d.delivered }) })],
+        actions: [{ label: t("common.back"), cmd: "back", primary: true }], noCancel: true };
+    }
+    S.local.code = S.local.code || "";
+    const show = () => {
+      const s = (S.local.code + "________").slice(0, 8);
+      if ($("code-entry")) $("code-entry").textContent = `${s.slice(0, 4)}-${s.slice(4)}`;
+    };
+    const keys = "0123456789ABCDEFGHJKMNPQRSTVWXYZ".split("").map((k) => el("button",
+      { type: "button", class: "btn", "data-key": k, onclick: () => { if (S.local.code.length < 8) { S.local.code += k; show(); } } }, k));
+    keys.push(el("button", { type: "button", class: "btn", "data-key": "del", "aria-label": t("keypad.delete"),
+      onclick: () => { S.local.code = S.local.code.slice(0, -1); show(); } }, "⌫"));
+    keys.push(el("button", { type: "button", class: "btn key-ok", "data-key": "ok",
+      onclick: () => { if (S.local.code.length === 8) command("withdraw", { code: S.local.code }); } }, "OK"));
+    setTimeout(show, 0);
+    return {
+      body: [
+        el("h1", { text: t("op.withdraw.title") }),
+        el("div", { class: "entry", id: "code-entry" }),
+        d.error ? el("div", { class: "alert bad", id: "withdraw-error", text: t("op.withdraw.not_found") })
+          : el("p", { text: t("op.withdraw.body") }),
+        el("div", { class: "keypad code-keys" }, keys),
+      ],
+      actions: [{ label: t("common.back"), cmd: "back" }],
+      noCancel: true,
     };
   }
 

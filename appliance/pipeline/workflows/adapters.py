@@ -147,5 +147,10 @@ class Adapters(Protocol):
     def pin_configured(self) -> bool:
         """Whether an operator PIN has been provisioned."""
 
+    async def withdraw_consent(self, receipt_code: str) -> dict[str, Any] | None:
+        """Withdraw the consent of the capture with ``receipt_code``; None if there is none.
+        Returns ``{receipt_code, withdrawn_at, captures, deleted_unsent, already_delivered,
+        already_withdrawn}``."""
+
     def indicate(self, what: str) -> None:
         """Drive the indicators: ok, error, busy, idle (never raises)."""

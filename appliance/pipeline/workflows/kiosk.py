@@ -31,6 +31,7 @@ ROOTS: dict[str, type[Workflow]] = {
 }
 LANGUAGES = ("vi", "en")
 GLOBAL_COMMANDS = ("lang", "help", "cancel", "touch")
+COMMAND_QUEUE = 32  # commands waiting for the current screen; more are dropped
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -60,7 +61,8 @@ class Kiosk:
         self.help_last: float | None = None
         self.session_end_hooks: list[Callable[[], None]] = []
         self._listeners: list[Listener] = []
-        self._queue: asyncio.Queue[Command] = asyncio.Queue()
+        self._queue: asyncio.Queue[Command] = asyncio.Queue(COMMAND_QUEUE)
+        self.dropped_commands = 0
         self._children: list[asyncio.Task] = []
         self.updating = False  # a system update holds the kiosk: new sessions are refused
 
@@ -163,7 +165,12 @@ class Kiosk:
         if msg.get("seq") != self.seq:
             log.debug("stale command %s (seq %s, now %s)", name, msg.get("seq"), self.seq)
             return
-        self._queue.put_nowait(Command(name, args))
+        try:
+            self._queue.put_nowait(Command(name, args))
+        except asyncio.QueueFull:  # a flood: the screen cannot have meant all of them
+            self.dropped_commands += 1
+            if self.dropped_commands % 1000 == 1:
+                log.warning("command queue full: %d commands dropped", self.dropped_commands)
 
     def cancel(self) -> None:
         """End the innermost running session (the start screen itself cannot be cancelled)."""

@@ -1,8 +1,10 @@
-"""Operator mode (field kit): PIN login -> menu -> capture on behalf of a citizen, or today's list.
+"""Operator mode (field kit): PIN login -> menu -> capture on behalf of a citizen, today's list,
+or a citizen's consent withdrawal by receipt code.
 
 The PIN is checked against the provisioned hash (``[ui] operator_pin_hash``); after
-``pin_max_attempts`` wrong PINs in a row the kiosk locks for ``pin_lockout_s``. An operator left
-idle for ``operator_idle_s`` is logged out.
+``pin_max_attempts`` wrong PINs in a row the kiosk locks for ``pin_lockout_s``, doubling with each
+further lockout and kept across restarts (:mod:`appliance.pipeline.workflows.lockout`). An
+operator left idle for ``operator_idle_s`` is logged out.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import ClassVar
 
 from appliance.pipeline.workflows.engine import END, ERROR, State, Workflow
 from appliance.pipeline.workflows.enrollment import EnrollmentWorkflow
+from appliance.pipeline.workflows.lockout import PinLockout
 
 
 class OperatorWorkflow(Workflow):
@@ -19,47 +22,73 @@ class OperatorWorkflow(Workflow):
     initial = "login"
     states: ClassVar[dict[str, State]] = {
         "login": State("op.login", "idle_s", "login", ("menu", "locked")),
-        "locked": State("op.locked", "pin_lockout_s", "login", (), False),
-        "menu": State("op.menu", "operator_idle_s", END, ("capture", "records")),
+        "locked": State("op.locked", None, "login", ("login",), False),  # its own, growing time
+        "menu": State("op.menu", "operator_idle_s", END, ("capture", "records", "withdraw")),
         "capture": State("op.capture", None, "menu", ("menu",)),
         "records": State("op.records", "operator_idle_s", "menu", ("menu",)),
+        "withdraw": State("op.withdraw", "operator_idle_s", "menu", ("menu",)),
         ERROR: State("error", "message_s", END),
     }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.failures = 0  # wrong PINs in a row
+        # Adapters that keep state on disk say where (service: STATE_DIR/pin-lockout.json).
+        path = getattr(self.adapters, "lockout_path", lambda: None)()
+        self.lockout = PinLockout(path, self.cfg.pin_max_attempts, self.cfg.pin_lockout_s)
 
     async def on_login(self) -> str:
         if not self.adapters.pin_configured():
             self.show(configured=False)
             await asyncio.Event().wait()  # nothing to do until provisioning; the timer re-shows
+        if self.lockout.remaining_s() > 0:  # locked before a restart: still locked
+            return "locked"
         error = None
         while True:
-            left = self.cfg.pin_max_attempts - self.failures
-            self.show(configured=True, error=error, attempts_left=left)
+            self.show(configured=True, error=error, attempts_left=self.lockout.attempts_left)
             cmd = await self.ui.command("pin")
             if await self.adapters.verify_pin(str(cmd.args.get("pin", ""))):
-                self.failures = 0
+                self.lockout.succeeded()
                 return "menu"
-            self.failures += 1
-            if self.failures >= self.cfg.pin_max_attempts:
+            if self.lockout.failed():
                 return "locked"
             error = "wrong_pin"
 
     async def on_locked(self) -> str:
-        self.show(minutes=max(1, round(self.cfg.pin_lockout_s / 60)))
-        self.failures = 0  # after the lockout, a fresh set of attempts
-        await asyncio.Event().wait()  # only the lockout timer leaves this state
+        remaining = self.lockout.remaining_s()
+        self.show(minutes=max(1, round(remaining / 60)), seconds=round(remaining))
+        await asyncio.sleep(remaining)
         return "login"
+
+    async def on_withdraw(self) -> str:
+        """A citizen withdraws consent: the operator types the receipt code they bring."""
+        error = None
+        while True:
+            self.show(error=error)
+            cmd = await self.ui.command("withdraw", "back")
+            if cmd.name == "back":
+                return "menu"
+            result = await self.adapters.withdraw_consent(str(cmd.args.get("code", "")))
+            if result is None:  # no capture with that code on this kiosk
+                error = "not_found"
+                continue
+            self.show(
+                done=True,
+                receipt_code=result["receipt_code"],
+                already=bool(result.get("already_withdrawn")),
+                captures=result.get("captures", 0),
+                deleted=result.get("deleted_unsent", 0),
+                delivered=result.get("already_delivered", 0),
+            )
+            await self.ui.command("back")
+            return "menu"
 
     async def on_menu(self) -> str:
         self.show()
-        cmd = await self.ui.command("new_capture", "records", "logout")
+        cmd = await self.ui.command("new_capture", "records", "withdraw", "logout")
         if cmd.name == "logout":
             self.outcome = "logged_out"
             return END
-        return "capture" if cmd.name == "new_capture" else "records"
+        return {"new_capture": "capture", "records": "records"}.get(cmd.name, "withdraw")
 
     async def on_capture(self) -> str:
         child = EnrollmentWorkflow(self.ui, self.adapters, self.cfg, operator=True)

@@ -52,7 +52,9 @@ from appliance.pipeline.workflows.adapters import (
     Update,
 )
 from appliance.pipeline.workflows.engine import StepError
+from appliance.pipeline.workflows.lockout import LOCKOUT_FILE
 from appliance.pipeline.workflows.pin import operator_pin_hash, verify_pin
+from appliance.store.consent import withdraw_by_receipt
 
 log = logging.getLogger(__name__)
 
@@ -477,6 +479,18 @@ class ServiceAdapters:
 
     async def verify_pin(self, pin: str) -> bool:
         return await asyncio.to_thread(verify_pin, pin, operator_pin_hash(self.cfg))
+
+    def lockout_path(self) -> Path:
+        return Path(self.cfg.state_dir) / LOCKOUT_FILE
+
+    async def withdraw_consent(self, receipt_code: str) -> dict[str, Any] | None:
+        store = self.store()
+        if store is None:
+            raise StepError("save_failed", self.store_error or "no store", detail="store")
+        try:
+            return await asyncio.to_thread(withdraw_by_receipt, store, receipt_code, "operator")
+        except ApplianceError as exc:
+            raise StepError("save_failed", exc.message, detail=exc.code) from exc
 
     # --- indicators ---------------------------------------------------------------------------
 

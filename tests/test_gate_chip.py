@@ -1,0 +1,113 @@
+"""Forged QR codes at the gate (issue 16, defect 13): unknown layouts refused by default, and the
+``chip`` policy that admits only a card whose chip verifies (sim reader, emulated chips)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from test_gate_run import Rig, make_cfg
+
+from appliance.cccd.qr import build_payload
+from appliance.citizen import TEST_CITIZEN, TEST_QR_PAYLOAD
+from appliance.config import GateConfig, load_config
+
+REPO = Path(__file__).resolve().parent.parent
+# Self-consistent, not expired, printed by anyone: the 2021 QR carries no signature.
+FORGED = build_payload(
+    {
+        **TEST_CITIZEN,
+        "id_number": "001190054321",
+        "full_name": "PHẠM THỊ GIẢ",
+        "sex": "female",
+        "date_of_birth": "1990-03-02",
+        "issue_date": "2021-05-01",
+    }
+)
+TWELVE_DIGITS = "079190054321|anything"
+
+
+def test_unknown_layout_is_refused_by_default():
+    assert GateConfig().unknown_layout == "refuse"
+    assert load_config("tourist-gate", sim=True).gate.unknown_layout == "refuse"
+    assert GateConfig().assurance == "qr"
+
+
+async def test_with_the_qr_alone_a_forged_payload_is_admitted(tmp_path):
+    """What docs/qr-gate.md now says plainly: the default policy cannot tell a forgery."""
+    r = Rig(make_cfg(tmp_path))
+    await r.start()
+    try:
+        assert (await r.scan(FORGED)).decision.decision == "admit"
+        assert (await r.scan(TWELVE_DIGITS)).decision.admitted is False
+    finally:
+        await r.close()
+
+
+async def scan(rig, payload, timeout=60.0):
+    rig.scanner.inject(payload.encode())
+    event = await asyncio.wait_for(rig.events.get(), timeout)  # a chip read takes seconds
+    await asyncio.sleep(0.05)
+    return event
+
+
+@pytest.fixture
+async def chip_rig(tmp_path):
+    cfg = make_cfg(tmp_path, assurance="chip", chip_wait_s=0.5, unknown_layout="admit")
+    cfg.card_reader.sim_insert_after_s = 3600.0  # the card comes only when the test taps it
+    r = Rig(cfg)
+    await r.start()
+    r.reader = r.devices.get("card_reader")
+    yield r
+    await r.close()
+
+
+async def test_chip_policy_admits_the_genuine_card_tapped(chip_rig):
+    chip_rig.reader.insert()
+    ev = await scan(chip_rig, TEST_QR_PAYLOAD)
+    assert (ev.decision.decision, ev.decision.admitted) == ("admit", True)
+    assert chip_rig.pin("gate_relay").state is True
+
+
+async def test_chip_policy_refuses_a_forged_qr_even_with_a_genuine_card(chip_rig):
+    chip_rig.reader.insert()  # someone else's genuine card: BAC with the forged QR's keys fails
+    ev = await scan(chip_rig, FORGED)
+    assert (ev.decision.decision, ev.decision.reason) == ("chip_refused", "chip_mismatch")
+    assert chip_rig.pin("gate_relay").state is False and chip_rig.pin("led_red").state is True
+    rows = chip_rig.store.checkins(__import__("datetime").date.today())
+    assert (rows[-1]["decision"], rows[-1]["reason"]) == ("chip_refused", "chip_mismatch")
+
+
+async def test_chip_policy_refuses_without_a_tap_and_forgets_the_card(chip_rig):
+    ev = await scan(chip_rig, TEST_QR_PAYLOAD)
+    assert (ev.decision.decision, ev.decision.reason) == ("chip_refused", "chip_timeout")
+    assert chip_rig.pin("gate_relay").state is False
+    chip_rig.reader.insert()
+    await asyncio.sleep(0.3)  # longer than dedupe_s
+    ev = await scan(chip_rig, TEST_QR_PAYLOAD)  # not a "duplicate" of the refused attempt
+    assert ev.decision.decision == "admit"
+
+
+async def test_chip_policy_refuses_a_chip_that_does_not_verify(chip_rig):
+    from appliance.hal.sim_card import sim_portrait_jpeg
+    from appliance.icao.emulator import CardEmulator
+    from appliance.icao.personalise import personalise
+    from appliance.icao.pki import generate_pki
+
+    # The same citizen's data on a chip signed by a PKI the trust store does not know.
+    clone = CardEmulator(personalise(TEST_CITIZEN, sim_portrait_jpeg(), generate_pki(), aa="rsa"))
+    chip_rig.reader.insert(clone)
+    ev = await scan(chip_rig, TEST_QR_PAYLOAD)
+    assert (ev.decision.decision, ev.decision.reason) == ("chip_refused", "chip_not_verified")
+
+
+async def test_chip_policy_refuses_an_unknown_layout_it_cannot_check(chip_rig):
+    chip_rig.reader.insert()
+    ev = await scan(chip_rig, TWELVE_DIGITS)
+    assert (ev.decision.decision, ev.decision.reason) == ("chip_refused", "chip_mismatch")
+
+
+def test_docs_say_the_qr_is_unsigned():
+    text = (REPO / "docs" / "qr-gate.md").read_text()
+    assert "unsigned" in text and 'assurance = "chip"' in text
