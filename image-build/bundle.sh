@@ -40,16 +40,18 @@ if [ -z "$KEY" ] || [ -z "$CERT" ]; then
 fi
 
 # The root file system of slot A, cut out of the image (no loop devices, no mounts).
-RAW=$BW/image.img
-case "$IMG" in
-  *.xz) xz -T0 -dc "$IMG" | dd of="$RAW" bs=1M iflag=fullblock conv=sparse status=none ;;
-  *) cp --sparse=always "$IMG" "$RAW" ;;
-esac
-read -r START SIZE < <(sfdisk -J "$RAW" | python3 -c 'import json,sys; p=json.load(sys.stdin)["partitiontable"]["partitions"][1]; print(p["start"], p["size"])')
 ROOT=$BW/content/root.ext4
 rm -f "$ROOT"
-dd if="$RAW" of="$ROOT" bs=512 skip="$START" count="$SIZE" conv=sparse status=none
-rm -f "$RAW"
+case "$IMG" in
+  *.xz)
+    RAW=$BW/image.img
+    xz -T0 -dc "$IMG" | dd of="$RAW" bs=1M iflag=fullblock conv=sparse status=none ;;
+  *) RAW=$IMG ;;   # read in place
+esac
+read -r START SIZE < <(sfdisk -J "$RAW" | python3 -c 'import json,sys; p=json.load(sys.stdin)["partitiontable"]["partitions"][1]; print(p["start"], p["size"])')
+dd if="$RAW" of="$ROOT" bs=1M iflag=skip_bytes,count_bytes skip=$(( START * 512 )) \
+  count=$(( SIZE * 512 )) conv=sparse status=none
+[ "$RAW" = "$IMG" ] || rm -f "$RAW"
 blocks=$(dumpe2fs -h "$ROOT" 2>/dev/null | awk -F: '/^Block count/{gsub(/ /,"",$2); print $2}')
 bsize=$(dumpe2fs -h "$ROOT" 2>/dev/null | awk -F: '/^Block size/{gsub(/ /,"",$2); print $2}')
 truncate -s $(( blocks * bsize )) "$ROOT"   # the file system, not the slot's spare room
@@ -88,7 +90,7 @@ EOF
 NAME=cccd-kiosk-$VERSION$SUFFIX.raucb
 rm -f "$OUT/$NAME"
 log "rauc bundle $NAME (version $VERSION, $(( blocks * bsize / 1048576 )) MiB root)"
-rauc bundle --cert="$CERT" --key="$KEY" --mksquashfs-args="-comp zstd -quiet" \
+rauc bundle --cert="$CERT" --key="$KEY" --mksquashfs-args="-comp zstd -Xcompression-level 3 -quiet" \
   "$BW/content" "$OUT/$NAME" >/dev/null
 rm -rf "$BW"
 rauc info --keyring="$CERT" "$OUT/$NAME" >/dev/null 2>&1 || die "the new bundle does not verify"

@@ -46,12 +46,14 @@ systemd-sysusers --root="$ROOT" >/dev/null
 # Mount points of the data partition's bind mounts, and /data itself.
 install -d -m 0755 "$ROOT/data" "$ROOT/etc/appliance" "$ROOT/var/lib/appliance" "$ROOT/boot/firmware"
 install -d -m 2755 "$ROOT/var/log/journal"
+# 90 s per device: emulated boards on a busy build machine (and slow cards) take more than 30 s to
+# show their partitions; a missing partition then delays the boot by that much, nothing else.
 cat > "$ROOT/etc/fstab" <<'EOF'
 # The root (slot A or B, PARTUUID=0cccd0a1-02/-03) is mounted read-only under a RAM overlay by the initramfs
 # (appliance-overlay); it is deliberately not listed here. Everything that survives a reboot is
 # on the data partition.
-LABEL=RASPIFIRM  /boot/firmware  vfat  rw,noatime,umask=0077,nofail,x-systemd.device-timeout=30s  0 2
-LABEL=appdata    /data           ext4  rw,noatime,nofail,x-systemd.device-timeout=30s  0 2
+LABEL=RASPIFIRM  /boot/firmware  vfat  rw,noatime,umask=0077,nofail,x-systemd.device-timeout=90s  0 2
+LABEL=appdata    /data           ext4  rw,noatime,nofail,x-systemd.device-timeout=90s  0 2
 /data/appliance/state  /var/lib/appliance  none  bind,nofail,x-systemd.requires-mounts-for=/data  0 0
 /data/appliance/etc    /etc/appliance      none  bind,nofail,x-systemd.requires-mounts-for=/data  0 0
 /data/journal          /var/log/journal    none  bind,nofail,x-systemd.requires-mounts-for=/data  0 0

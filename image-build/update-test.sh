@@ -51,26 +51,35 @@ trap cleanup EXIT
 rm -rf "$TW"
 mkdir -p "$TW/keys" "$TW/www" "$TW/boot"
 
+log "decompressing $(basename "$IMG_SRC")"
+case "$IMG_SRC" in
+  *.xz) xz -T0 -dc "$IMG_SRC" | dd of="$TW/disk.img" bs=1M iflag=fullblock conv=sparse status=none ;;
+  *) cp --sparse=always "$IMG_SRC" "$TW/disk.img" ;;
+esac
+
 # --- releases: versions above the image's, bundles signed by the office's (test) key ----------
 V0=$("$PY" -c 'import tomllib,sys; print(tomllib.load(open(sys.argv[1],"rb"))["project"]["version"])' "$REPO/pyproject.toml")
 bump() { "$PY" -c 'import sys; a=[int(x) for x in sys.argv[1].split(".")]; a[-1]+=int(sys.argv[2]); print(".".join(map(str,a)))' "$V0" "$1"; }
-V_GOOD=$(bump 1); V_BROKEN=$(bump 2); V_FOREIGN=$(bump 3)
+V_GOOD=$(bump 1); V_BROKEN=$(bump 2); V_FOREIGN=$V_GOOD   # foreign: the good release, other key
 for who in office other; do
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
     -subj "/CN=update-test $who (TEST)" -keyout "$TW/keys/$who.key.pem" \
     -out "$TW/keys/$who.cert.pem" 2>/dev/null
 done
-log "bundles from $(basename "$IMG_SRC"): good $V_GOOD, broken $V_BROKEN, foreign-key $V_FOREIGN"
+log "bundles from $(basename "$IMG_SRC"): good $V_GOOD, broken $V_BROKEN, $V_GOOD re-signed by another key"
 mk_bundle() { # mk_bundle VERSION KEYNAME [BREAK_SERVICE]
   OUT="$TW/bundles" VERSION=$1 UPDATE_KEY="$TW/keys/$2.key.pem" UPDATE_CERT="$TW/keys/$2.cert.pem" \
-    BREAK_SERVICE=${3:-0} BUNDLE_WORK="$TW/bundle-work" "$HERE/bundle.sh" "$IMG_SRC" >/dev/null
+    BREAK_SERVICE=${3:-0} BUNDLE_WORK="$TW/bundle-work" "$HERE/bundle.sh" "$TW/disk.img" >/dev/null
 }
 mk_bundle "$V_GOOD" office
 mk_bundle "$V_BROKEN" office 1
-mk_bundle "$V_FOREIGN" other
-cp "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" "$TW/www/good.raucb"
-cp "$TW/bundles/cccd-kiosk-$V_BROKEN-broken.raucb" "$TW/www/broken.raucb"
-cp "$TW/bundles/cccd-kiosk-$V_FOREIGN.raucb" "$TW/www/foreign.raucb"
+# Another key's bundle: the good one re-signed (no second squashfs).
+rauc resign --cert="$TW/keys/other.cert.pem" --key="$TW/keys/other.key.pem" \
+  --keyring="$TW/keys/office.cert.pem" "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" \
+  "$TW/bundles/cccd-kiosk-$V_FOREIGN.raucb" >/dev/null 2>&1 || die "rauc resign failed"
+mv "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" "$TW/www/good.raucb"
+mv "$TW/bundles/cccd-kiosk-$V_BROKEN-broken.raucb" "$TW/www/broken.raucb"
+mv "$TW/bundles/cccd-kiosk-$V_FOREIGN.raucb" "$TW/www/foreign.raucb"
 cp "$TW/www/good.raucb" "$TW/www/tampered.raucb"
 "$PY" - "$TW/www/tampered.raucb" <<'PY'
 import os, sys
@@ -82,7 +91,7 @@ with open(sys.argv[1], "r+b") as fh:   # one byte in the middle of the squashfs 
 PY
 rauc info --keyring="$TW/keys/office.cert.pem" "$TW/www/tampered.raucb" >/dev/null 2>&1 \
   && die "the tampered bundle still verifies on the build machine"
-log "bundle sizes: $(du -m "$TW/www/good.raucb" | cut -f1) MB (good)"
+log "bundle size: $(du -m "$TW/www/good.raucb" | cut -f1) MB; bundles made in $(( $(date +%s) - T0 )) s"
 
 # The hub's manifests (signed by the office key; one by another key), each with its own share.
 "$PY" - "$TW/www" "$TW/keys" "$V_GOOD" "$V_BROKEN" "$V_FOREIGN" <<'PY'
@@ -110,11 +119,6 @@ PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); prin
 HPID=$!
 
 # --- the card: provisioned like a site's, plus the test hooks -------------------------------
-log "decompressing $(basename "$IMG_SRC")"
-case "$IMG_SRC" in
-  *.xz) xz -T0 -dc "$IMG_SRC" | dd of="$TW/disk.img" bs=1M iflag=fullblock conv=sparse status=none ;;
-  *) cp --sparse=always "$IMG_SRC" "$TW/disk.img" ;;
-esac
 DISK=$TW/disk.img
 part_off() { sfdisk -J "$DISK" | "$PY" -c "import json,sys; print(json.load(sys.stdin)['partitiontable']['partitions'][$1]['start'] * 512)"; }
 FAT="$DISK@@$(part_off 0)"

@@ -231,3 +231,22 @@ def test_office_signs_a_manifest_the_kiosk_accepts(tmp_path, capsys):
     m = load_manifest(out.read_bytes(), load_keyring(cert), base_url="https://hub/u/m.json")
     assert m.version == "0.3.0" and m.sha256 == hashlib.sha256(bundle.read_bytes()).hexdigest()
     assert m.share_for("xa-an-binh") == 50 and m.share_for("x") == 10
+
+
+def test_poll_refuses_a_bundle_whose_version_is_not_the_manifests(tmp_path):
+    with UpdateServer() as srv:
+        _, cert = published(tmp_path, srv, version="0.3.0")
+        cfg = kiosk_cfg(tmp_path, cert)
+        cfg.update.manifest_url = srv.url + "/update/manifest.json"
+        rauc = FakeRauc()
+        rauc.verify = lambda path: BundleInfo("cccd-kiosk", "0.9.0")  # a replayed other release
+        with pytest.raises(UpdateRefused) as exc:
+            poll(
+                cfg,
+                rauc=rauc,
+                state=UpdateState(cfg.update_dir),
+                service_url=NO_SERVICE,
+                sleep=lambda s: None,
+                release_file=rel(tmp_path),
+            )
+    assert exc.value.code == "version_mismatch" and rauc.installed == []

@@ -56,10 +56,18 @@ def install_bundle(
     allow_downgrade: bool = False,
     release_file: Path | None = None,
     hold: bool = True,
+    expected_version: str = "",
 ) -> dict[str, Any]:
-    """Check and install ``bundle``; a refusal is recorded and raised, nothing changed."""
+    """Check and install ``bundle``; a refusal is recorded and raised, nothing changed.
+
+    ``expected_version``: the manifest's version, which the bundle's own must equal."""
     try:
         info = rauc.info(bundle)  # RAUC checks the signature against the keyring here
+        if expected_version and info.version != expected_version:
+            raise UpdateRefused(
+                f"bundle is version {info.version}, the manifest says {expected_version}",
+                code="version_mismatch",
+            )
         status = rauc.status()
         if status.compatible and info.compatible != status.compatible:
             raise UpdateRefused(
@@ -144,7 +152,12 @@ def poll(
     )
     try:
         result = install_bundle(
-            bundle, rauc=rauc, state=state, service_url=service_url, release_file=release_file
+            bundle,
+            rauc=rauc,
+            state=state,
+            service_url=service_url,
+            release_file=release_file,
+            expected_version=manifest.version,
         )
     except UpdateRefused:
         bundle.unlink(missing_ok=True)  # never useful again; the data partition is small
