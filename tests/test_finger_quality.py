@@ -259,3 +259,9 @@ def test_bench_command_runs_small(tmp_path, capsys):
     assert out["quality"]["images"] == 2 and out["quality"]["threads_1"]["total_ms_median"] > 0
     recorded = json.loads(next(tmp_path.glob("finger-*.json")).read_text())
     assert recorded["machine"]["cores"] and recorded["quality"] == out["quality"]
+
+
+def test_bench_rejects_unknown_real_splits_and_frames(capsys):
+    assert main(["bench", "finger", "--real", "everything", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "invalid_input"
+    assert main(["bench", "finger", "--real", "dev", "--frames", "r999", "--json"]) == 2

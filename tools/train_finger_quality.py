@@ -154,10 +154,9 @@ def fit(tf, x: np.ndarray, y: np.ndarray, w: np.ndarray, epochs: int):
 
 
 def weights(n_table: int, n_gen: int, share: float) -> np.ndarray:
-    """Per-row weights: the generated prints together weigh ``share`` of the table."""
-    return np.concatenate([np.ones(n_table), np.full(n_gen, share * n_table / n_gen)]).astype(
-        np.float32
-    )
+    """Per-row weights: each generated print 1, the table's rows together ``n_gen / share``."""
+    table = n_gen / (share * n_table)
+    return np.concatenate([np.full(n_table, table), np.ones(n_gen)]).astype(np.float32)
 
 
 def main() -> int:
