@@ -149,3 +149,30 @@ def test_talking_head_is_not_a_turn(quality):
     for challenge in ("turn_left", "turn_right"):
         check = check_frames(video_frames(str(clip)), challenge, quality, CFG)
         assert check.state == FAILED
+
+
+def keystone(rgb, k: float):
+    """The flat photo turned about its vertical axis (one side further away): a printed photo
+    rotated in front of the camera."""
+    import cv2
+    import numpy as np
+
+    h, w = rgb.shape[:2]
+    d = abs(k) * h / 2
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[0, 0], [w, d], [w, h - d], [0, h]]) if k > 0 else np.float32(
+        [[0, d], [w, 0], [w, h], [0, h - d]]
+    )
+    m = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(rgb, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("challenge", ["turn_left", "turn_right"])
+def test_a_printed_photo_turned_before_the_camera_is_not_a_head_turn(quality, challenge):
+    from appliance.imageio import read_image
+
+    rgb = read_image(STILL)
+    ks = [0, 0, 0, 0.1, 0.2, 0.3, 0.4, 0.3, 0.2, 0.1, 0, -0.1, -0.2, -0.3, -0.4]
+    frames = [(i / 10, keystone(rgb, k)) for i, k in enumerate(ks)]
+    check = check_frames(frames, challenge, quality, CFG)
+    assert check.state == FAILED and check.peak < 10  # a flat face barely changes the yaw

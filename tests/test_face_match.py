@@ -12,6 +12,8 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from appliance.cli import main
@@ -28,6 +30,7 @@ from appliance.pipeline.face_match import (
     score_band,
 )
 from appliance.pipeline.face_match_bench import chip_like, threshold_for_fmr, wilson
+from appliance.pipeline.face_match_cli import read_pairs
 
 LIVE = SIM_DATA / "camera" / "portrait.jpg"
 OTHER = SIM_DATA / "other_person.jpg"
@@ -155,3 +158,37 @@ def test_cli_usage_errors(tmp_path, capsys):
     bad.write_text("only-one-field\n")
     assert main(["face", "compare", "--pairs", str(bad), "--json"]) == 2
     assert "tab" in json.loads(capsys.readouterr().out)["error"]["message"]
+
+
+# --- fuzz: the two parsers of outside input -------------------------------------------------
+
+JPEG_HEAD = CHIP.read_bytes()[:600]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=400),
+        st.binary(max_size=300).map(lambda b: JPEG_HEAD + b),
+        st.binary(max_size=300).map(lambda b: b"\x00\x00\x00\x0cjP  \r\n\x87\n" + b),
+    )
+)
+def test_fuzz_decode_image_only_raises_invalid_input(data):
+    try:
+        out = decode_image(data)
+    except InvalidInput:
+        return
+    assert out.ndim == 3 and out.shape[2] == 3
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_fuzz_pairs_file(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("pairs") / "pairs.tsv"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        pairs = read_pairs(str(path))
+    except InvalidInput:
+        return
+    for number, a, b in pairs:
+        assert number >= 1 and a and b and "\t" not in a + b

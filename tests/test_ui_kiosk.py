@@ -436,6 +436,34 @@ def test_verification_card_taken_off_while_reading(browser, kiosks):
         s.wait("home")
 
 
+
+def test_verification_face_check_the_card_belongs_to_you_then_a_held_up_photo(browser, kiosks):
+    """Issue #18: after a genuine read, consent, the random turn challenge, the answer."""
+    k = kiosks("commune")
+    with screen(browser, k, "verification-face") as s:
+        for face, owner in (("face_citizen", "true"), ("face_still", "false")):
+            s.wait("home")
+            s.click("[data-flow='verification']")
+            s.wait("verify.scan")
+            s.sim("qr")
+            s.wait("verify.tap")
+            s.sim("card_on")
+            s.at("verify.result", f"result-{face}", "#verdict")
+            s.cmd("check_face")
+            s.at("verify.face_consent", "face-consent")
+            s.sim(face)  # the turning test citizen, or the still portrait (a photo held up)
+            s.cmd("consent")
+            s.at("verify.face_live", f"face-live-{face}", "#face-challenge")
+            assert s.page.get_attribute("#face-challenge", "data-challenge") in (
+                "turn_left",
+                "turn_right",
+            )
+            s.page.wait_for_selector("body[data-screen='verify.face_result']", timeout=20_000)
+            s.at("verify.face_result", f"face-result-{face}", "#face-verdict")
+            assert s.page.get_attribute("#face-verdict", "data-owner") == owner
+            s.cmd("done")
+
+
 # --- layouts ------------------------------------------------------------------------------
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import dataclasses
 from types import SimpleNamespace
 
+import pytest
+
 from appliance.config import load_config
 from appliance.hal.sim import SIM_DATA
 from appliance.hal.sim_camera import SimCamera
 from appliance.hal.sim_card import SimCardReader
+from appliance.kiosk_ui.sim_controls import FACES
 from appliance.pipeline.workflows.service_adapters import ServiceAdapters, _read_chip
 
 BAC = ("090012345", "900315", "300315")  # the test citizen's chip key
@@ -63,14 +66,12 @@ async def test_the_sim_still_portrait_fails_liveness_and_nothing_is_returned_but
 
 
 def test_demo_control_puts_another_face_before_the_sim_camera():
-    from appliance.kiosk_ui.sim_controls import OTHER_PERSON
-
     cfg = load_config("sim")
     camera = SimCamera(cfg.camera)
     camera.open()
     try:
         citizen = camera.read()
-        camera.show(OTHER_PERSON)
+        camera.show(FACES["face_other"])
         other = camera.read()
         camera.show(None)
         again = camera.read()
@@ -78,3 +79,22 @@ def test_demo_control_puts_another_face_before_the_sim_camera():
         camera.close()
     assert abs(citizen.astype(int) - other.astype(int)).mean() > 10
     assert (citizen == again).all()
+
+
+@pytest.mark.parametrize(
+    "face, challenge, decision",
+    [("face_citizen", "turn_left", "match"), ("face_other", "turn_right", "no_match")],
+)
+async def test_the_sims_turning_faces_pass_liveness_then_compare(face, challenge, decision):
+    cfg = load_config("sim")
+    assert "blink" not in cfg.ui.liveness_challenges  # the sim's turning faces cannot blink
+    camera = SimCamera(cfg.camera)
+    camera.open()
+    camera.show(FACES[face])
+    adapters = ServiceAdapters(SimpleNamespace(cfg=cfg, devices=Devices(camera=camera)))
+    try:
+        photo = (SIM_DATA / "citizen_portrait.jpg").read_bytes()
+        record = await adapters.verify_face(photo, challenge, lambda d: None)
+    finally:
+        camera.close()
+    assert record["liveness"] == "passed" and record["decision"] == decision

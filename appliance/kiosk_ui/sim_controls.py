@@ -23,7 +23,12 @@ NEW_LAYOUT_QR = "|".join(
     [TEST_QR_PAYLOAD, str(TEST_CITIZEN["father_name"]), str(TEST_CITIZEN["mother_name"])]
 )
 BAD_QR = "https://example.com/not-a-card"
-OTHER_PERSON = SIM_DATA / "other_person.jpg"  # tools/make_face_other_person.py
+# what the demo's face controls put before the sim camera (tools/make_face_turning.py)
+FACES = {
+    "face_citizen": SIM_DATA / "turning" / "citizen",
+    "face_other": SIM_DATA / "turning" / "other",
+    "face_still": None,  # the configured source: the still portrait
+}
 
 
 EXPIRED_CARD_HOLDER = {
@@ -50,8 +55,9 @@ ACTIONS = (
     "card_on",  # put the card on the reader
     "card_off",  # take it off
     "finger",  # put the finger on the sensor
-    "face_other",  # another person in front of the sim camera (the face check says no match)
-    "face_citizen",  # the test citizen again (the sim camera's default portrait)
+    "face_citizen",  # the test citizen turning the head (live enough: the face check matches)
+    "face_other",  # another person turning the head (the face check says no match)
+    "face_still",  # back to the still portrait: a photo held up (fails the liveness challenge)
     "unplug_camera",  # unplug a device (it comes back at the next device check)
     "unplug_fingerprint",
     "unplug_card_reader",
@@ -116,11 +122,11 @@ class SimControls:
             reader.insert() if action == "card_on" else reader.remove()
         elif action == "finger":
             self._finger.set()
-        elif action in ("face_other", "face_citizen"):
+        elif action.startswith("face_"):
             camera = devices.get("camera")
             if camera is None:
                 return False
-            camera.show(OTHER_PERSON if action == "face_other" else None)
+            camera.show(FACES[action])
         else:
             kind = action[len("unplug_") :]
             devices.report_failure(kind, DeviceUnavailable(f"simulated {kind} was unplugged"))

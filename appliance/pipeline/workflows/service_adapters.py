@@ -36,8 +36,6 @@ from appliance.errors import (
     DeviceUnavailable,
     InvalidInput,
 )
-from appliance.pipeline.face_match import FaceMatcher
-from appliance.pipeline.face_verify import live_check
 from appliance.icao.errors import FaceImageError
 from appliance.icao.faceimage import to_jpeg as chip_face_jpeg
 from appliance.pipeline.workflows.adapters import (
@@ -52,6 +50,7 @@ from appliance.pipeline.workflows.adapters import (
     Update,
 )
 from appliance.pipeline.workflows.engine import StepError
+from appliance.pipeline.workflows.face_check import verify_face
 from appliance.pipeline.workflows.lockout import LOCKOUT_FILE
 from appliance.pipeline.workflows.pin import operator_pin_hash, verify_pin
 from appliance.store.consent import withdraw_by_receipt
@@ -358,31 +357,7 @@ class ServiceAdapters:
         return FaceResult(jpeg, live.portrait_assessment.to_dict())
 
     async def verify_face(self, photo: bytes, challenge: str, update: Update) -> dict[str, Any]:
-        camera = self.device("camera")
-        self.preview.active = True
-        loop = asyncio.get_running_loop()
-        try:
-            if getattr(self, "_face_matcher", None) is None:  # loads once, off the event loop
-                self._face_matcher = await asyncio.to_thread(FaceMatcher, self.cfg.face)
-
-            def on_frame(a: Any, state: str) -> None:  # the camera thread
-                msg = {"verdict": a.verdict, "reasons": list(a.reasons), "liveness": state}
-                loop.call_soon_threadsafe(update, msg)
-
-            def sink(jpeg: bytes) -> None:
-                loop.call_soon_threadsafe(self.preview.publish, jpeg)
-
-            stop = threading.Event()
-            try:
-                cam = PreviewCamera(camera, sink)
-                outcome = await self.call(
-                    "camera", live_check, cam, self._face_matcher, photo, challenge, stop, on_frame
-                )
-            finally:
-                stop.set()
-        finally:
-            self.preview.stop()
-        return outcome.record()  # the frames and embeddings end here: never stored or logged
+        return await verify_face(self, PreviewCamera, photo, challenge, update)
 
     # --- fingers ------------------------------------------------------------------------------
 
