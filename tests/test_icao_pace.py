@@ -248,3 +248,16 @@ def test_security_infos_parse_or_give_lds_error(data):
         parse_chip_infos(data)
     except LdsError:
         pass
+
+
+def test_pace_dh_generic_mapping_end_to_end(bac):
+    from appliance.icao.pace import pace_oid
+    from appliance.icao.secinfo import pace_info_der
+    from appliance.icao.tlv import encode
+
+    image, _ = sim_chip()
+    card_access = encode(0x31, pace_info_der(pace_oid("GM", "DH", "aes-128"), 0))
+    card = CardEmulator(image.with_file("CardAccess", card_access), access="pace")
+    result = read(card, None, can=CAN)
+    assert result.access.method == "pace" and result.access.curve == "MODP-1024-160"
+    assert result.passive_auth.status == "verified"
