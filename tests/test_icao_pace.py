@@ -261,3 +261,18 @@ def test_pace_dh_generic_mapping_end_to_end(bac):
     result = read(card, None, can=CAN)
     assert result.access.method == "pace" and result.access.curve == "MODP-1024-160"
     assert result.passive_auth.status == "verified"
+
+
+def test_chip_authentication_with_3des_uses_mse_set_kat(bac):
+    from appliance.citizen import TEST_CITIZEN as citizen
+    from appliance.hal.sim_card import _sim_pki, sim_portrait_jpeg
+    from appliance.icao.personalise import personalise
+
+    image = personalise(citizen, sim_portrait_jpeg(), _sim_pki(), aa="rsa", ca="3des")
+    result = read(CardEmulator(image), bac)
+    assert result.access.method == "bac" and result.chip_auth.status == "passed"
+    assert result.chip_auth.algorithm == "ecdh-brainpoolP256r1-3des-128"
+    assert result.stats.by_ins["22"] == 1 and "86" not in result.stats.by_ins  # MSE:Set KAT
+    assert result.passive_auth.status == "verified"
+    clone = read(CardEmulator(image, fault="bad_ca"), bac)
+    assert clone.chip_auth.status == "failed"

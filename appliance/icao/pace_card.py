@@ -149,7 +149,9 @@ def _oid_is(dotted: str, raw: bytes | None) -> bool:
 class CardChipAuth:
     """Chip authentication (ECDH, AES or 3DES) with the chip's static DG14 key."""
 
-    def __init__(self, key: ec.EllipticCurvePrivateKey, oid: str = f"{OID_CA}.2.2") -> None:
+    DEFAULT_OID = f"{OID_CA}.2.2"  # id-CA-ECDH-AES-CBC-CMAC-128
+
+    def __init__(self, key: ec.EllipticCurvePrivateKey, oid: str = DEFAULT_OID) -> None:
         self.key = key
         self.oid = oid
         self.armed = False
