@@ -82,13 +82,36 @@ def test_pace_with_the_mrz_on_p256(bac):
 
 def test_a_wrong_can_fails_closed_by_default(bac):
     with pytest.raises(PaceFailed) as info:
-        read(chip(), bac, can="000000")
+        read(chip(), None, can="000000")  # no MRZ data: nothing else to try
     assert info.value.code == "pace_failed" and isinstance(info.value, BacFailed)
     assert "6300" in info.value.message
+    with pytest.raises(PaceFailed):  # a wrong CAN and wrong MRZ data: still no BAC
+        read(chip(), ("090012345", "900315", "300316"), can="000000")
+
+
+def test_a_refused_can_is_retried_with_the_mrz_still_with_pace(bac):
+    result = read(chip(), bac, can="000000")
+    assert result.access.method == "pace" and result.access.password == "mrz"
+    assert "refused the CAN" in result.access.fallback_reason
+    assert result.stats.by_ins["22"] == 2  # two MSE:Set AT, no GET CHALLENGE
+    assert "84" not in result.stats.by_ins
+
+
+def _can_only_chip(**kw) -> CardEmulator:
+    from appliance.icao.pace import can_password
+    from appliance.icao.pace_card import CardPace
+    from appliance.icao.secinfo import parse_chip_infos
+
+    image, _ = sim_chip()
+    access = build_card_access((13,))
+    pace = CardPace(parse_chip_infos(access).pace, {2: can_password(CAN)})
+    return CardEmulator(image.with_file("CardAccess", access), pace=pace, **kw)
 
 
 def test_a_wrong_can_may_fall_back_to_bac_when_the_policy_says_so(bac):
-    result = read(chip(), bac, can="000000", pace_fallback="always")
+    with pytest.raises(PaceFailed):  # the chip takes no MRZ password: the CAN's failure stands
+        read(_can_only_chip(), bac, can="000000")
+    result = read(_can_only_chip(), bac, can="000000", pace_fallback="always")
     assert result.access.method == "bac" and "6300" in result.access.fallback_reason
     assert result.passive_auth.status == "verified"
 
