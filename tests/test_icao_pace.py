@@ -299,3 +299,41 @@ def test_chip_authentication_with_3des_uses_mse_set_kat(bac):
     assert result.passive_auth.status == "verified"
     clone = read(CardEmulator(image, fault="bad_ca"), bac)
     assert clone.chip_auth.status == "failed"
+
+
+class RecordingReader(SimCardReader):
+    def __init__(self, card: CardEmulator) -> None:
+        super().__init__(SimpleNamespace(sim_fault="", sim_insert_after_s=0.0), card)
+        self.sent: list[str] = []
+
+    def transmit(self, apdu: bytes):
+        self.sent.append(apdu.hex().upper())
+        return super().transmit(apdu)
+
+
+def test_ef_cardaccess_is_selected_directly_when_the_chip_refuses_sfi(bac):
+    card = chip(access="pace", sfi=False)
+    reader = RecordingReader(card)
+    reader.open()
+    reader.insert()
+    reader.trust_store = sim_chip()[1]
+    result = read_card(reader, None, can=CAN, memory=BlockMemory())
+    assert result.access.method == "pace" and result.passive_auth.status == "verified"
+    assert reader.sent[0] == "00B09C0008" and "00A4020C02011C" in reader.sent[:3]
+    assert not any(cmd.startswith("00A4000C023F00") for cmd in reader.sent)  # never the MF
+
+
+def test_pace_and_chip_authentication_with_a_named_curve_test_pki(bac):
+    from asn1crypto import x509 as ax509
+
+    from appliance.icao.passive import TrustStore
+    from appliance.icao.personalise import personalise
+    from appliance.icao.pki import generate_pki
+
+    pki = generate_pki(csca="ec")
+    image = personalise(TEST_CITIZEN, b"\xff\xd8\xff" + bytes(500), pki, aa="none", ca=True,
+                        card_access=True)  # fmt: skip
+    trust = TrustStore()
+    trust.add([ax509.Certificate.load(pki.csca_der)])
+    result = read_card(reader_for(CardEmulator(image), trust), bac, can=CAN, memory=None)
+    assert result.passive_auth.status == "verified" and result.chip_auth.status == "passed"
