@@ -245,5 +245,7 @@ def test_pace_with_the_can_from_the_qr_and_chip_authentication_over_pcsc(lab, ca
     assert out["access"]["curve"] == "brainpoolP256r1" and out["stats"]["sm_cipher"] == "aes-128"
     assert out["chip_auth"]["status"] == "passed" and out["passive_auth"]["status"] == "verified"
     assert out["stats"]["block_size"] == 223  # short APDUs under AES secure messaging
-    code, out = cli_read(lab, "--qr", qr, "--can", "999999")
+    code, out = cli_read(lab, "--qr", qr, "--can", "999999")  # a wrong CAN: PACE with the MRZ
+    assert code == 0 and out["access"]["password"] == "mrz", out
+    code, out = cli_read(lab, "--can", "999999")  # nothing else to try: fails closed
     assert code == 1 and out["error"]["code"] == "pace_failed"

@@ -113,6 +113,7 @@ def _chip_result(image, monkeypatch, bac):
     return result, calls
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # personalise sizes it
 def test_the_service_decodes_dg2_only_when_its_sod_hash_matched(monkeypatch, bac):
     image, _ = sim_chip()
     bombed = image.with_file("DG2", build_dg2(j2k_header(13000, 13000)))
@@ -121,12 +122,12 @@ def test_the_service_decodes_dg2_only_when_its_sod_hash_matched(monkeypatch, bac
     assert result.passive == "failed" and result.failed_step == "hash:DG2"
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_a_signed_bomb_is_not_decoded_and_the_read_goes_on(monkeypatch, bac):
     image = personalise(TEST_CITIZEN, j2k_header(13000, 13000), generate_pki(), aa="rsa")
-    pki_trust = None  # the image's own CSCA is not trusted: chain_unknown, hashes ok
-    result, calls = _chip_result(image, monkeypatch, bac)
+    result, calls = _chip_result(image, monkeypatch, bac)  # its CSCA is not trusted: hashes ok
     assert calls and result.photo_jpeg is None and result.fields["full_name"]
-    assert pki_trust is None and result.passive in ("chain_unknown", "verified")
+    assert result.passive == "chain_unknown"
 
 
 # --- 3. a 6Cxx card must not slow down the next one -------------------------------------------

@@ -82,13 +82,36 @@ def test_pace_with_the_mrz_on_p256(bac):
 
 def test_a_wrong_can_fails_closed_by_default(bac):
     with pytest.raises(PaceFailed) as info:
-        read(chip(), bac, can="000000")
+        read(chip(), None, can="000000")  # no MRZ data: nothing else to try
     assert info.value.code == "pace_failed" and isinstance(info.value, BacFailed)
     assert "6300" in info.value.message
+    with pytest.raises(PaceFailed):  # a wrong CAN and wrong MRZ data: still no BAC
+        read(chip(), ("090012345", "900315", "300316"), can="000000")
+
+
+def test_a_refused_can_is_retried_with_the_mrz_still_with_pace(bac):
+    result = read(chip(), bac, can="000000")
+    assert result.access.method == "pace" and result.access.password == "mrz"
+    assert "refused the CAN" in result.access.fallback_reason
+    assert result.stats.by_ins["22"] == 2  # two MSE:Set AT, no GET CHALLENGE
+    assert "84" not in result.stats.by_ins
+
+
+def _can_only_chip(**kw) -> CardEmulator:
+    from appliance.icao.pace import can_password
+    from appliance.icao.pace_card import CardPace
+    from appliance.icao.secinfo import parse_chip_infos
+
+    image, _ = sim_chip()
+    access = build_card_access((13,))
+    pace = CardPace(parse_chip_infos(access).pace, {2: can_password(CAN)})
+    return CardEmulator(image.with_file("CardAccess", access), pace=pace, **kw)
 
 
 def test_a_wrong_can_may_fall_back_to_bac_when_the_policy_says_so(bac):
-    result = read(chip(), bac, can="000000", pace_fallback="always")
+    with pytest.raises(PaceFailed):  # the chip takes no MRZ password: the CAN's failure stands
+        read(_can_only_chip(), bac, can="000000")
+    result = read(_can_only_chip(), bac, can="000000", pace_fallback="always")
     assert result.access.method == "bac" and "6300" in result.access.fallback_reason
     assert result.passive_auth.status == "verified"
 
@@ -248,3 +271,69 @@ def test_security_infos_parse_or_give_lds_error(data):
         parse_chip_infos(data)
     except LdsError:
         pass
+
+
+def test_pace_dh_generic_mapping_end_to_end(bac):
+    from appliance.icao.pace import pace_oid
+    from appliance.icao.secinfo import pace_info_der
+    from appliance.icao.tlv import encode
+
+    image, _ = sim_chip()
+    card_access = encode(0x31, pace_info_der(pace_oid("GM", "DH", "aes-128"), 0))
+    card = CardEmulator(image.with_file("CardAccess", card_access), access="pace")
+    result = read(card, None, can=CAN)
+    assert result.access.method == "pace" and result.access.curve == "MODP-1024-160"
+    assert result.passive_auth.status == "verified"
+
+
+def test_chip_authentication_with_3des_uses_mse_set_kat(bac):
+    from appliance.citizen import TEST_CITIZEN as citizen
+    from appliance.hal.sim_card import _sim_pki, sim_portrait_jpeg
+    from appliance.icao.personalise import personalise
+
+    image = personalise(citizen, sim_portrait_jpeg(), _sim_pki(), aa="rsa", ca="3des")
+    result = read(CardEmulator(image), bac)
+    assert result.access.method == "bac" and result.chip_auth.status == "passed"
+    assert result.chip_auth.algorithm == "ecdh-brainpoolP256r1-3des-128"
+    assert result.stats.by_ins["22"] == 1 and "86" not in result.stats.by_ins  # MSE:Set KAT
+    assert result.passive_auth.status == "verified"
+    clone = read(CardEmulator(image, fault="bad_ca"), bac)
+    assert clone.chip_auth.status == "failed"
+
+
+class RecordingReader(SimCardReader):
+    def __init__(self, card: CardEmulator) -> None:
+        super().__init__(SimpleNamespace(sim_fault="", sim_insert_after_s=0.0), card)
+        self.sent: list[str] = []
+
+    def transmit(self, apdu: bytes):
+        self.sent.append(apdu.hex().upper())
+        return super().transmit(apdu)
+
+
+def test_ef_cardaccess_is_selected_directly_when_the_chip_refuses_sfi(bac):
+    card = chip(access="pace", sfi=False)
+    reader = RecordingReader(card)
+    reader.open()
+    reader.insert()
+    reader.trust_store = sim_chip()[1]
+    result = read_card(reader, None, can=CAN, memory=BlockMemory())
+    assert result.access.method == "pace" and result.passive_auth.status == "verified"
+    assert reader.sent[0] == "00B09C0008" and "00A4020C02011C" in reader.sent[:3]
+    assert not any(cmd.startswith("00A4000C023F00") for cmd in reader.sent)  # never the MF
+
+
+def test_pace_and_chip_authentication_with_a_named_curve_test_pki(bac):
+    from asn1crypto import x509 as ax509
+
+    from appliance.icao.passive import TrustStore
+    from appliance.icao.personalise import personalise
+    from appliance.icao.pki import generate_pki
+
+    pki = generate_pki(csca="ec")
+    image = personalise(TEST_CITIZEN, b"\xff\xd8\xff" + bytes(500), pki, aa="none", ca=True,
+                        card_access=True)  # fmt: skip
+    trust = TrustStore()
+    trust.add([ax509.Certificate.load(pki.csca_der)])
+    result = read_card(reader_for(CardEmulator(image), trust), bac, can=CAN, memory=None)
+    assert result.passive_auth.status == "verified" and result.chip_auth.status == "passed"

@@ -1,6 +1,7 @@
-"""PACE against the ICAO 9303-11 worked example (Appendix G.1: ECDH Generic Mapping,
-brainpoolP256r1, AES-128, MRZ password ``T22000129 / 640812 / 101031``), byte for byte at each
-step, on both sides: the reader's PACE against the published chip answers, and the emulator's
+"""PACE against the ICAO 9303-11 worked examples (Appendix G.1: ECDH Generic Mapping,
+brainpoolP256r1, AES-128; G.2: DH Generic Mapping, the RFC 5114 1024/160 group, AES-128; MRZ
+password ``T22000129 / 640812 / 101031``), byte for byte at each step, on both sides: the
+reader's PACE against the published chip answers, and the emulator's
 PACE (with the example's chip keys and nonce) against the published terminal commands.
 
 The values are the public worked example's (also used as data by JMRTD, gmrtd, dmrtd and other
@@ -189,3 +190,111 @@ def test_a_wrong_password_gets_6300_at_the_token_step():
     answers = [card.process(H(c)) for c, _ in TRANSCRIPT]
     assert answers[-1] == H("6300")
     assert tlv.parse(answers[1][:-2]).tag == 0x7C
+
+
+# --- Appendix G.2: DH Generic Mapping, the RFC 5114 1024/160 group (ID 0), AES-128 -------------
+
+DH_CARD_ACCESS = H("31143012060A04007F00070202040102020102020100")
+DH_NONCE_Z = H("854D8DF5827FA6852D1A4FA701CDDDCA")
+DH_NONCE_S = H("FA5B7E3E49753A0DB9178B7B9BD898C8")
+DH_SK_MAP_IFD = 0x5265030F751F4AD18B08AC565FC7AC952E41618D
+DH_SK_MAP_IC = 0x66DDAFEAC1609CB5B963BB0CB3FF8B3E047F336C
+DH_SK_IFD = 0x89CCD99B0E8D3B1F11E1296DCA68EC53411CF2CA
+DH_SK_IC = 0xA5B780126B7C980E9FCEA1D4539DA1D27C342DFA
+DH_PK_MAP_IFD = H(
+    "23FB3749EA030D2A25B278D2A562047ADE3F01B74F17A15402CB7352CA7D2B3EB71C343DB13D1DEBCE9A3666DB"
+    "CFC920B49174A602CB47965CAA73DC702489A44D41DB914DE9613DC5E98C94160551C0DF86274B9359BC0490D0"
+    "1B03AD54022DCB4F57FAD6322497D7A1E28D46710F461AFE710FBBBC5F8BA166F4311975EC6C"
+)
+DH_PK_MAP_IC = H(
+    "78879F57225AA8080D52ED0FC890A4B25336F699AA89A2D3A189654AF70729E623EA5738B26381E4DA19E00470"
+    "6FACE7B235C2DBF2F38748312F3C98C2DD4882A41947B324AA1259AC22579DB93F7085655AF30889DBB845D9E6"
+    "783FE42C9F2449400306254C8AE8EE9DD812A804C0B66E8CAFC14F84D8258950A91B44126EE6"
+)
+DH_H = H(
+    "5BABEBEF5B74E5BA94B5C063FDA15F1F1CDE94873EE0A5D3A2FCAB49F258D07F544F13CB66658C3AFEE9E72738"
+    "9BE3F6CBBBD32128A8C21DD6EEA3CF7091CDDFB08B8D007D40318DCCA4FFBF51208790FB4BD111E5A968ED6B6F"
+    "08B26CA87C410B3CE0C310CE104EABD16629AA48620C1279270CB0750C0D37C57FFFE302AE7F"
+)
+DH_G_MAPPED = H(
+    "7C9CBFE98F9FBDDA8D143506FA7D9306F4CB17E3C71707AFF5E1C1A12370249684D64EE37AF44B8DBD9D45BF60"
+    "23919CBAA027AB97ACC771666C8E98FF483301BFA4872DEDE9034EDFACB70814166B7F360676829B826BEA5729"
+    "1B5AD69FBC84EF1E779032A305803F74341793E869742D401325B37EE8565FFCDEE618342DC5"
+)
+DH_PK_IFD = H(
+    "907D89E2D425A178AA81AF4A7774EC8E388C115CAE67031E85EECE520BD911551B9AE4D04369F29A02626C86FB"
+    "C6747CC7BC352645B6161A2A42D44EDA80A08FA8D61B76D3A154AD8A5A51786B0BC07147057871A922212C5F67"
+    "F43173172236B7747D1671E6D692A3C7D40A0C3C5CE397545D015C175EB5130551EDBC2EE5D4"
+)
+DH_PK_IC = H(
+    "075693D9AE941877573E634B6E644F8E60AF17A0076B8B123D9201074D36152BD8B3A213F53820C42ADC79AB5D"
+    "0AEEC3AEFB91394DA476BD97B9B14D0A65C1FC71A0E019CB08AF55E1F729005FBA7E3FA5DC41899238A250767A"
+    "6D46DB974064386CD456743585F8E5D90CC8B4004B1F6D866C79CE0584E49687FF61BC29AEA1"
+)
+DH_SHARED = H(
+    "6BABC7B3A72BCD7EA385E4C62DB2625BD8613B24149E146A629311C4CA6698E38B834B6A9E9CD7184BA8834AFF"
+    "5043D436950C4C1E7832367C10CB8C314D40E5990B0DF7013E64B4549E2270923D06F08CFF6BD3E977DDE6ABE4"
+    "C31D55C0FA2E465E553E77BDF75E3193D3834FC26E8EB1EE2FA1E4FC97C18C3F6CFFFE2607FD"
+)
+DH_KS_ENC = H("2F7F46ADCC9E7E521B45D192FAFA9126")
+DH_KS_MAC = H("805A1D27D45A5116F73C54469462B7D8")
+DH_T_IFD = H("B46DD9BD4D98381F")
+DH_T_IC = H("917F37B5C0E6D8D1")
+DH_TRANSCRIPT = [
+    ("0022C1A40F800A04007F00070202040102830101", "9000"),
+    ("10860000027C0000", "7C128010" + DH_NONCE_Z.hex() + "9000"),
+    (
+        "10860000867C8183818180" + DH_PK_MAP_IFD.hex() + "00",
+        "7C8183828180" + DH_PK_MAP_IC.hex() + "9000",
+    ),
+    ("10860000867C8183838180" + DH_PK_IFD.hex() + "00", "7C8183848180" + DH_PK_IC.hex() + "9000"),
+    ("008600000C7C0A8508" + DH_T_IFD.hex() + "00", "7C0A8608" + DH_T_IC.hex() + "9000"),
+]
+
+
+def test_each_step_of_the_dh_example():
+    from appliance.icao.dhgroup import RFC5114_1024_160 as grp
+
+    info = parse_chip_infos(DH_CARD_ACCESS).pace[0]
+    assert (info.mapping, info.agreement, info.parameter_id) == ("GM", "DH", 0)
+    assert info.supported() and info.curve_name == "MODP-1024-160"
+    _, decrypt = nonce_cipher(K_PI, "aes")
+    assert decrypt(DH_NONCE_Z) == DH_NONCE_S
+    assert grp.encode(grp.mul(DH_SK_MAP_IFD, grp.g)) == DH_PK_MAP_IFD
+    assert grp.encode(grp.mul(DH_SK_MAP_IC, grp.g)) == DH_PK_MAP_IC
+    assert grp.encode(grp.mul(DH_SK_MAP_IFD, grp.decode(DH_PK_MAP_IC))) == DH_H
+    s = int.from_bytes(DH_NONCE_S, "big")
+    mapped = map_generator(grp, s, DH_SK_MAP_IFD, grp.decode(DH_PK_MAP_IC))
+    assert grp.encode(mapped) == DH_G_MAPPED
+    assert grp.encode(grp.mul(DH_SK_IFD, mapped)) == DH_PK_IFD
+    assert grp.encode(grp.mul(DH_SK_IC, mapped)) == DH_PK_IC
+    assert grp.secret(grp.mul(DH_SK_IFD, grp.decode(DH_PK_IC))) == DH_SHARED
+    sm = session_from_secret(DH_SHARED, "aes", 16)
+    assert (sm.ks_enc, sm.ks_mac) == (DH_KS_ENC, DH_KS_MAC)
+    assert auth_token(DH_KS_MAC, "aes", info.oid, DH_PK_IC, 0x84) == DH_T_IFD
+    assert auth_token(DH_KS_MAC, "aes", info.oid, DH_PK_IFD, 0x84) == DH_T_IC
+
+
+def test_the_reader_and_the_emulator_replay_the_dh_example():
+    from appliance.hal.sim_card import sim_chip
+
+    chip = ScriptedChip(DH_TRANSCRIPT)
+    keys = iter([DH_SK_MAP_IFD, DH_SK_IFD])
+    sm = perform_pace(
+        lambda cmd: chip.transmit(cmd.encode()),
+        parse_chip_infos(DH_CARD_ACCESS).pace[0],
+        K,
+        1,
+        keygen=lambda c: next(keys),
+    )
+    assert (sm.ks_enc, sm.ks_mac) == (DH_KS_ENC, DH_KS_MAC) and chip.script == []
+    image, _ = sim_chip()
+    pace = CardPace(
+        parse_chip_infos(DH_CARD_ACCESS).pace,
+        {1: K},
+        private_keys=iter([DH_SK_MAP_IC, DH_SK_IC]),
+        nonce=DH_NONCE_S,
+    )
+    card = CardEmulator(image.with_file("CardAccess", DH_CARD_ACCESS), pace=pace)
+    for command, answer in DH_TRANSCRIPT:
+        assert card.process(H(command)).hex().upper() == answer.upper()

@@ -110,11 +110,12 @@ def establish(
             if info is None:
                 kinds = ", ".join(sorted({f"{i.mapping}/{i.agreement}" for i in offered}))
                 raise PaceNotSupported(f"the chip offers PACE only as {kinds} (not implemented)")
-            password, ref, name = _password(keys, can)
-            session.pace(info, password, ref, several_offered=len(offered) > 1, keygen=keygen)
+            name = _pace(session, info, keys, can, several=len(offered) > 1, keygen=keygen)
             cipher, size = info.cipher
             result.method, result.curve, result.password = "pace", info.curve_name, name
             result.sm_cipher = f"{cipher}-{size * 8}" if cipher == "aes" else cipher
+            if name == "mrz" and can:
+                result.fallback_reason = "the chip refused the CAN; PACE with the MRZ"
             return result
         except PaceFailed as exc:
             allowed = fallback == "always" or (
@@ -132,6 +133,29 @@ def establish(
     session.select_applet()
     session.authenticate(keys, rng)
     return result
+
+
+def _pace(session, info, keys, can, *, several: bool, keygen: KeyGen) -> str:
+    """PACE with the CAN when one is known, then (the CAN refused, the MRZ data known) with the
+    MRZ: both are PACE, so trying the second is no downgrade. The password name used."""
+    password, ref, name = _password(keys, can)
+    try:
+        session.pace(info, password, ref, several_offered=several, keygen=keygen)
+        return name
+    except PaceNotSupported:
+        raise
+    except PaceFailed as exc:
+        if name != "can" or keys is None:
+            raise
+        log.warning("PACE with the CAN failed (%s): trying the MRZ", exc.message)
+        first = exc
+    password, ref, name = _password(keys, None)
+    session.sm = None
+    try:
+        session.pace(info, password, ref, several_offered=several, keygen=keygen)
+    except PaceNotSupported:  # no MRZ password on this chip: the CAN's failure stands
+        raise first from None
+    return name
 
 
 def _password(keys: BacKeys | None, can: str | None) -> tuple[bytes, int, str]:

@@ -29,6 +29,7 @@ class Curve:
     b: int
     g: tuple[int, int]
     n: int
+    token_tag: int = 0x86  # the public point's tag in the PACE authentication token
 
     @property
     def size(self) -> int:
@@ -102,6 +103,10 @@ class Curve:
         if pt is None:
             raise ValueError("the point at infinity has no encoding")
         return b"\x04" + pt[0].to_bytes(self.size, "big") + pt[1].to_bytes(self.size, "big")
+
+    def secret(self, pt: tuple[int, int]) -> bytes:
+        """The shared secret of a key agreement: the x-coordinate."""
+        return pt[0].to_bytes(self.size, "big")
 
     def decode(self, data: bytes) -> tuple[int, int]:
         """A point from the chip or terminal; SecureMessagingError unless it is on the curve."""

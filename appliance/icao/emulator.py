@@ -128,7 +128,9 @@ class CardEmulator:
         ca_key = image.ca_key
         if fault == "bad_ca" and ca_key is not None:  # a clone: DG14 copied, not its private key
             ca_key = ec.generate_private_key(ca_key.curve)
-        self.chip_auth = CardChipAuth(ca_key) if ca and ca_key is not None else None
+        self.chip_auth = None
+        if ca and ca_key is not None:
+            self.chip_auth = CardChipAuth(ca_key, image.ca_oid or CardChipAuth.DEFAULT_OID)
         self._next_sm: SecureMessaging | None = None
         if fault == "truncated_tlv":
             self.files[fault_file] = self.files[fault_file][

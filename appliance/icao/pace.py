@@ -2,8 +2,9 @@
 
 Supported: Generic Mapping with ECDH on the standard curves (parameter IDs 8, 10, 12, 13, 15,
 16, 17, 18: secp192r1, secp224r1, P-256, brainpoolP256r1, P-384, brainpoolP384r1,
-brainpoolP512r1, P-521), 3DES or AES-128/192/256 secure messaging, with the MRZ or the CAN as
-password. Not supported (a chip offering only these gets :class:`PaceNotSupported`): DH mapping,
+brainpoolP512r1, P-521) and with DH on the RFC 5114 1024/160 group (ID 0), 3DES or
+AES-128/192/256 secure messaging, with the MRZ or the CAN as password. Not supported (a chip
+offering only these gets :class:`PaceNotSupported`): the 2048-bit DH groups (IDs 1, 2),
 Integrated Mapping, Chip Authentication Mapping.
 
 Steps (the reader's commands): MSE:Set AT (``00 22 C1 A4``: protocol OID, password reference,
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from appliance.cccd.bac import kdf as kdf_3des
 from appliance.icao import tlv
 from appliance.icao.apdu import Command
+from appliance.icao.dhgroup import DH_GROUPS, DhGroup
 from appliance.icao.ecmath import Curve, curve
 from appliance.icao.errors import BacFailed, LdsError, SecureMessagingError
 from appliance.icao.sm import SecureMessaging, cipher_key
@@ -49,7 +51,14 @@ PARAMETER_CURVES: dict[int, type[ec.EllipticCurve]] = {
 }
 CURVE_NAMES = {12: "P-256", 15: "P-384", 18: "P-521", 8: "P-192", 10: "P-224"}
 PASSWORD_MRZ, PASSWORD_CAN = 1, 2
-KeyGen = Callable[[Curve], int]
+KeyGen = Callable[[Curve | DhGroup], int]
+
+
+def domain(info: PaceInfo) -> Curve | DhGroup:
+    """The curve (ECDH) or group (DH) of a supported PACEInfo."""
+    if info.agreement == "DH":
+        return DH_GROUPS[info.parameter_id]
+    return curve(PARAMETER_CURVES[info.parameter_id])
 
 
 class PaceFailed(BacFailed):
@@ -84,18 +93,20 @@ class PaceInfo:
 
     @property
     def curve_name(self) -> str | None:
+        if self.agreement == "DH":
+            group = DH_GROUPS.get(self.parameter_id if self.parameter_id is not None else -1)
+            return group.name if group else None
         cls = PARAMETER_CURVES.get(self.parameter_id or -1)
         if cls is None:
             return None
         return CURVE_NAMES.get(self.parameter_id or -1, cls.name)
 
     def supported(self) -> bool:
-        return (
-            self.mapping == "GM"
-            and self.agreement == "ECDH"
-            and self.cipher[1] > 0
-            and self.parameter_id in PARAMETER_CURVES
-        )
+        if self.mapping != "GM" or self.cipher[1] == 0:
+            return False
+        if self.agreement == "DH":
+            return self.parameter_id in DH_GROUPS
+        return self.agreement == "ECDH" and self.parameter_id in PARAMETER_CURVES
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -142,9 +153,10 @@ def can_password(can: str) -> bytes:
     return can.encode("ascii")
 
 
-def auth_token(ks_mac: bytes, cipher: str, oid: str, point: bytes) -> bytes:
-    """T = MAC(KSmac, 7F49 { 06 OID, 86 public point }) (TR-03110 / 9303-11 section 4.4.3.4)."""
-    data = tlv.encode(0x7F49, tlv.encode(0x06, oid_bytes(oid)) + tlv.encode(0x86, point))
+def auth_token(ks_mac: bytes, cipher: str, oid: str, point: bytes, tag: int = 0x86) -> bytes:
+    """T = MAC(KSmac, 7F49 { 06 OID, 86 public point (84 public value for DH) }) (TR-03110,
+    9303-11 section 4.4.3.4)."""
+    data = tlv.encode(0x7F49, tlv.encode(0x06, oid_bytes(oid)) + tlv.encode(tag, point))
     if cipher == "aes":
         from cryptography.hazmat.primitives.ciphers import algorithms
         from cryptography.hazmat.primitives.cmac import CMAC
@@ -161,12 +173,13 @@ def nonce_cipher(k_pi: bytes, cipher: str):
     return (lambda data: key.encrypt(data)), (lambda data: key.decrypt(data))
 
 
-def random_scalar(c: Curve) -> int:
+def random_scalar(c: Curve | DhGroup) -> int:
     return 1 + secrets.randbelow(c.n - 1)
 
 
-def map_generator(c: Curve, s: int, sk_map: int, pk_map_other: tuple[int, int]):
-    """Generic Mapping: G~ = s * G + H with H = SK_map * PK_map(other side)."""
+def map_generator(c: Curve | DhGroup, s: int, sk_map: int, pk_map_other):
+    """Generic Mapping: G~ = s * G + H with H = SK_map * PK_map(other side) (for DH, in
+    multiplicative notation: g~ = g^s * h)."""
     h = c.mul(sk_map, pk_map_other)
     if h is None:
         raise SecureMessagingError("PACE mapping gave the point at infinity")
@@ -238,7 +251,7 @@ def perform_pace(
     if not info.supported():
         raise PaceNotSupported(f"PACE {info.mapping}/{info.agreement} is not implemented")
     cipher, key_len = info.cipher
-    c = curve(PARAMETER_CURVES[info.parameter_id])
+    c = domain(info)
     mse = tlv.encode(0x80, oid_bytes(info.oid)) + tlv.encode(0x83, bytes([password_ref]))
     if several_offered:
         mse += tlv.encode(0x84, bytes([info.parameter_id]))
@@ -274,12 +287,13 @@ def perform_pace(
         shared = c.mul(sk, pk_ic)
         if shared is None:
             raise PaceFailed("PACE key agreement gave the point at infinity")
-        sm = session_from_secret(shared[0].to_bytes(c.size, "big"), cipher, key_len)
-        t_ifd = auth_token(sm.ks_mac, cipher, info.oid, c.encode(pk_ic))
+        sm = session_from_secret(c.secret(shared), cipher, key_len)
+        t_ifd = auth_token(sm.ks_mac, cipher, info.oid, c.encode(pk_ic), c.token_tag)
         t_ic = step(0x85, t_ifd, 0x86, last=True)
     except SecureMessagingError as exc:
         raise PaceFailed(f"PACE failed: {exc.message}") from None
-    if not hmac.compare_digest(t_ic, auth_token(sm.ks_mac, cipher, info.oid, c.encode(pk))):
+    expected = auth_token(sm.ks_mac, cipher, info.oid, c.encode(pk), c.token_tag)
+    if not hmac.compare_digest(t_ic, expected):
         raise PaceFailed("the chip's PACE authentication token is wrong")
     log.info("PACE established (%s, %s)", info.curve_name, sm.cipher)
     return sm

@@ -17,12 +17,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from appliance.icao import tlv
-from appliance.icao.ecmath import curve
 from appliance.icao.errors import LdsError, SecureMessagingError
 from appliance.icao.pace import (
-    PARAMETER_CURVES,
     PaceInfo,
     auth_token,
+    domain,
     dynamic_data,
     kdf,
     map_generator,
@@ -100,7 +99,7 @@ class CardPace:
         if (cla & 0x10 == 0) != last:
             self.reset()
             return b"", 0x6985, None
-        c = curve(PARAMETER_CURVES[info.parameter_id])
+        c = domain(info)
         cipher, key_len = info.cipher
         try:
             if self.step == 1:
@@ -125,16 +124,16 @@ class CardPace:
                 shared = c.mul(sk, pk_ifd)
                 if shared is None or self.pk_ic == self.pk_ifd:
                     raise SecureMessagingError("degenerate key agreement")
-                self.sm = session_from_secret(shared[0].to_bytes(c.size, "big"), cipher, key_len)
+                self.sm = session_from_secret(c.secret(shared), cipher, key_len)
                 self.step = 4
                 return tlv.encode(0x7C, tlv.encode(0x84, self.pk_ic)), SW_OK, None
             t_ifd = dynamic_data(data, 0x85)
-            expected = auth_token(self.sm.ks_mac, cipher, info.oid, self.pk_ic)
+            expected = auth_token(self.sm.ks_mac, cipher, info.oid, self.pk_ic, c.token_tag)
             if not hmac.compare_digest(t_ifd, expected):
                 log.debug("PACE: wrong terminal token (wrong password)")
                 self.reset()
                 return b"", 0x6300, None
-            t_ic = auth_token(self.sm.ks_mac, cipher, info.oid, self.pk_ifd)
+            t_ic = auth_token(self.sm.ks_mac, cipher, info.oid, self.pk_ifd, c.token_tag)
             sm = self.sm
             self.reset()
             return tlv.encode(0x7C, tlv.encode(0x86, t_ic)), SW_OK, sm
@@ -150,7 +149,9 @@ def _oid_is(dotted: str, raw: bytes | None) -> bool:
 class CardChipAuth:
     """Chip authentication (ECDH, AES or 3DES) with the chip's static DG14 key."""
 
-    def __init__(self, key: ec.EllipticCurvePrivateKey, oid: str = f"{OID_CA}.2.2") -> None:
+    DEFAULT_OID = f"{OID_CA}.2.2"  # id-CA-ECDH-AES-CBC-CMAC-128
+
+    def __init__(self, key: ec.EllipticCurvePrivateKey, oid: str = DEFAULT_OID) -> None:
         self.key = key
         self.oid = oid
         self.armed = False

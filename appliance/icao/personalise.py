@@ -35,7 +35,7 @@ from appliance.icao.lds import (
     image_format,
 )
 from appliance.icao.pki import PrivateKey, TestPki
-from appliance.icao.secinfo import ca_infos_der, pace_info_der
+from appliance.icao.secinfo import OID_CA, ca_infos_der, pace_info_der
 
 OID_DG13 = "1.0.10646.1.0.8"
 OID_ECDSA_PLAIN_SHA256 = "0.4.0.127.0.7.1.1.4.1.3"
@@ -55,6 +55,7 @@ class ChipImage:
     aa_key: PrivateKey | None = None
     aa_hash: str = "sha256"  # ECDSA active authentication
     ca_key: ec.EllipticCurvePrivateKey | None = None  # chip authentication (DG14)
+    ca_oid: str | None = None  # its protocol (ECDH, AES-128 or 3DES)
     protected: set[str] = field(default_factory=lambda: {"DG3"})  # 6982 without EAC
 
     @property
@@ -222,9 +223,12 @@ def build_dg14_aa(hash_oid: str = OID_ECDSA_PLAIN_SHA256, extra: bytes = b"") ->
     return tlv.encode(0x6E, tlv.encode(0x31, info + extra))
 
 
-def build_dg14(ca_key: ec.EllipticCurvePrivateKey | None, aa_ec: bool) -> bytes:
-    """DG14: ActiveAuthenticationInfo (EC active authentication) and chip authentication."""
-    ca = ca_infos_der(ca_key) if ca_key is not None else b""
+def build_dg14(
+    ca_key: ec.EllipticCurvePrivateKey | None, aa_ec: bool, ca_cipher: str = "2"
+) -> bytes:
+    """DG14: ActiveAuthenticationInfo (EC active authentication) and chip authentication
+    (``ca_cipher`` "2" AES-128, "1" 3DES)."""
+    ca = ca_infos_der(ca_key, cipher=ca_cipher) if ca_key is not None else b""
     if aa_ec:
         return build_dg14_aa(extra=ca)
     return tlv.encode(0x6E, tlv.encode(0x31, ca))
@@ -343,10 +347,13 @@ def personalise(
     aa: str = "rsa",
     aa_key: PrivateKey | None = None,
     card_access: bool | tuple[int, ...] = False,
-    ca: bool = False,
+    ca: bool | str = False,
     hash_name: str = "sha256",
 ) -> ChipImage:
-    """A chip for ``identity`` (shaped like :data:`appliance.citizen.TEST_CITIZEN`)."""
+    """A chip for ``identity`` (shaped like :data:`appliance.citizen.TEST_CITIZEN`).
+
+    ``card_access``: EF.CardAccess offering PACE (True, or the parameter IDs); ``ca``: chip
+    authentication in DG14 (True or ``"aes"``: AES-128, ``"3des"``)."""
     missing = [
         k for k in ("id_number", "full_name", "date_of_birth", "issue_date") if not identity.get(k)
     ]
@@ -368,8 +375,9 @@ def personalise(
         13: build_dg13(identity),
     }
     ca_key = ec.generate_private_key(ec.BrainpoolP256R1()) if ca else None
+    ca_cipher = "1" if ca == "3des" else "2"
     if isinstance(key, ec.EllipticCurvePrivateKey) or ca_key is not None:
-        dgs[14] = build_dg14(ca_key, isinstance(key, ec.EllipticCurvePrivateKey))
+        dgs[14] = build_dg14(ca_key, isinstance(key, ec.EllipticCurvePrivateKey), ca_cipher)
     if key is not None:
         dgs[15] = build_dg15(key)
     files = {f"DG{n}": content for n, content in dgs.items()}
@@ -385,6 +393,7 @@ def personalise(
         date_of_expiry=yymmdd(doe),
         aa_key=key,
         ca_key=ca_key,
+        ca_oid=f"{OID_CA}.2.{ca_cipher}" if ca_key is not None else None,
     )
 
 
