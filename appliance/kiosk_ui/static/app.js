@@ -711,8 +711,7 @@
     setTimeout(show, 0);
     return {
       body: [
-        el("h1", { text: t("op.withdraw.title") }),
-        el("div", { class: "entry", id: "code-entry" }),
+        el("div", { class: "row" }, el("h1", { text: t("op.withdraw.title") }), el("div", { class: "entry", id: "code-entry" })),
         d.error ? el("div", { class: "alert bad", id: "withdraw-error", text: t("op.withdraw.not_found") })
           : el("p", { text: t("op.withdraw.body") }),
         el("div", { class: "keypad code-keys" }, keys),
