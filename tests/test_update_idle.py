@@ -84,7 +84,7 @@ def test_running_service_grants_the_hold_and_passes_the_trial_check(service_proc
     release_hold(url)
     assert json.loads(wait_http(url + "/healthz"))["update"]["held"] is False
     # The trial-boot check against the real service (sim devices): healthy, so marked good.
-    probe = ServiceProbe(url, tmp_path)
+    probe = ServiceProbe(url, tmp_path / "state")  # the service's state dir (conftest)
     health = probe()
     assert health.ok, health.problems
     rauc = FakeRauc()

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,8 +76,23 @@ class ServiceProbe:
         self.timeout_s = timeout_s
 
     def _get(self, path: str) -> tuple[int, bytes, str]:
-        with urllib.request.urlopen(self.base_url + path, timeout=self.timeout_s) as resp:
+        # with cookies: the page trades the token in its URL for a cookie and redirects
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with opener.open(self.base_url + path, timeout=self.timeout_s) as resp:
             return resp.status, resp.read(), resp.headers.get("Content-Type", "")
+
+    def _page(self) -> str:
+        """The start page's path with the per-boot token the service wrote for the kiosk
+        browser (``kiosk-url``, in the service's runtime folder or its state folder)."""
+        places = [Path(d.split(":")[0]) for d in [os.environ.get("RUNTIME_DIRECTORY", "")] if d]
+        for folder in [*places, Path("/run/appliance"), self.state_dir]:
+            try:
+                url = (folder / "kiosk-url").read_text().strip().partition("KIOSK_URL=")[2]
+            except OSError:
+                continue
+            parts = urllib.parse.urlsplit(url)
+            return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return "/"
 
     def _writable(self) -> bool:
         probe = self.state_dir / ".update-write-probe"
@@ -97,7 +113,7 @@ class ServiceProbe:
         except (OSError, ValueError):
             healthz = None
         try:
-            status, _, ctype = self._get("/")
+            status, _, ctype = self._get(self._page())
             ui_ok = status == 200 and ctype.startswith("text/html")
         except OSError:
             ui_ok = False
