@@ -35,8 +35,9 @@ sys.path.insert(0, str(REPO))
 
 from appliance.benchcli import machine_info  # noqa: E402
 from appliance.imageio import read_image  # noqa: E402
+from appliance.pipeline.finger_cli import spearman  # noqa: E402
 from appliance.pipeline.finger_quality import MODEL_INPUTS, ROI_CAP, features  # noqa: E402
-from appliance.pipeline.finger_realbench import NATIVE_CSV, NATIVE_NAME, frame_of, spearman  # noqa: E402
+from appliance.pipeline.finger_realbench import NATIVE_CSV, NATIVE_NAME, frame_of  # noqa: E402
 from appliance.pipeline.finger_realprints import MAIN_GROUPS, catalogue, prints_dir  # noqa: E402
 
 CONFORMANCE = "nist-nfiq2-conformance-expected-v2.3.0.csv"

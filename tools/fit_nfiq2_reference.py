@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Fit the reference mapping "NFIQ 2 native measures -> official NFIQ 2 score" (numpy only).
+"""Fit the reference mapping "NFIQ 2 native measures -> official NFIQ 2 score" (numpy, in the venv).
 
 Development only; run once, before any tuning of the kiosk's score:
 
-    python3 tools/fit_nfiq2_reference.py [--prints ../shared/data/prints]
+    .venv/bin/python tools/fit_nfiq2_reference.py [--prints ../shared/data/prints]
 
 Data: ``nist-nfiq2-conformance-expected-v2.3.0.csv`` (NIST's conformance table: for 199 images
 the official NFIQ 2 v2.3.0 score with all 69 native measures). The NFIQ 2 random forest itself
@@ -31,6 +31,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "tools" / "data"
+sys.path.insert(0, str(REPO))
+
+from appliance.pipeline.finger_cli import spearman  # noqa: E402
+
 CONFORMANCE = "nist-nfiq2-conformance-expected-v2.3.0.csv"
 NATIVE = "nfiq2-v2.3.0-native-measures.csv"
 SEED = 20261207
@@ -66,21 +70,6 @@ def ridge(x: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
     n, d = x.shape
     w = np.linalg.solve(x.T @ x + lam * n * np.eye(d) / 100.0, x.T @ (y - y.mean()))
     return w, float(y.mean())
-
-
-def rank(v: np.ndarray) -> np.ndarray:
-    order = np.argsort(v, kind="mergesort")
-    r = np.empty(len(v))
-    r[order] = np.arange(len(v), dtype=float)
-    for value in np.unique(v):
-        tie = v == value
-        if tie.sum() > 1:
-            r[tie] = r[tie].mean()
-    return r
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(rank(np.asarray(a, float)), rank(np.asarray(b, float)))[0, 1])
 
 
 def cross_validate(x: np.ndarray, y: np.ndarray, lam: float, repeats: int = 5) -> dict:

@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from appliance.pipeline import fingerprint_synth as fs  # noqa: E402
+from appliance.pipeline.finger_cli import spearman  # noqa: E402
 from appliance.pipeline.finger_quality import (  # noqa: E402
     MODEL_INPUTS,
     ROI_CAP,
@@ -55,20 +56,6 @@ SEED = 20261207
 SYNTH_SCALE = 0.9
 HELDOUT_BASE = 10**6  # held-out fingers: 1e6 + i (the bench uses 2e6 + i)
 LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    def rank(x: np.ndarray) -> np.ndarray:
-        order = np.argsort(x, kind="mergesort")
-        r = np.empty(len(x))
-        r[order] = np.arange(len(x), dtype=float)
-        for v in np.unique(x):
-            tie = x == v
-            if tie.sum() > 1:
-                r[tie] = r[tie].mean()
-        return r
-
-    return float(np.corrcoef(rank(np.asarray(a, float)), rank(np.asarray(b, float)))[0, 1])
 
 
 def conformance_set(prints: Path) -> tuple[np.ndarray, np.ndarray]:

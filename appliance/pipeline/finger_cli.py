@@ -255,6 +255,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
                 ranks[tie] = ranks[tie].mean()
         return ranks
 
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 3 or np.all(a == a[0]) or np.all(b == b[0]):
+        return float("nan")
     return float(np.corrcoef(rank(a), rank(b))[0, 1])
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from appliance.imageio import read_image
+from appliance.pipeline.finger_cli import spearman
 from appliance.pipeline.finger_measures import MEASURE_NAMES, measures
 from appliance.pipeline.finger_quality import FEEDBACK_CODES, FingerQuality
 from appliance.pipeline.finger_realprints import MAIN_GROUPS, catalogue, prints_dir, sensor_frame
@@ -28,23 +29,6 @@ from appliance.pipeline.finger_realprints import MAIN_GROUPS, catalogue, prints_
 NATIVE_CSV = "nfiq2-v2.3.0-native-measures.csv"
 # NFIQ 2's names for the two measures it reports among the actionable feedback
 NATIVE_NAME = {"Sigma": "AQF_UniformImage", "ROI_Pixels": "AQF_SufficientFingerprintForeground"}
-
-
-def spearman(a, b) -> float:
-    def rank(x: np.ndarray) -> np.ndarray:
-        order = np.argsort(x, kind="mergesort")
-        r = np.empty(len(x))
-        r[order] = np.arange(len(x), dtype=float)
-        for v in np.unique(x):
-            tie = x == v
-            if tie.sum() > 1:
-                r[tie] = r[tie].mean()
-        return r
-
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 3 or np.all(a == a[0]) or np.all(b == b[0]):
-        return float("nan")
-    return float(np.corrcoef(rank(a), rank(b))[0, 1])
 
 
 def frame_of(img: np.ndarray, frame: str) -> np.ndarray:
