@@ -29,10 +29,14 @@ from appliance.update.service_hook import attach_to_service as attach_update
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDER_PAGE = """<!doctype html>
+# What the kiosk screen shows when its UI could not be loaded (the journal has the traceback)
+UI_ERROR_PAGE = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><title>CCCD kiosk</title></head>
 <body style="font-family:sans-serif;font-size:24px;padding:2em">
-<h1>Ki-ốt căn cước</h1><p>Dịch vụ đang chạy. <a href="/healthz">/healthz</a></p>
+<h1>Ki-ốt tạm ngừng phục vụ</h1><p>Màn hình không tải được. Vui lòng báo cán bộ.</p>
+<p lang="en">Out of service: the kiosk screen could not be loaded. Please tell the staff.</p>
+<p style="font-size:16px">Staff: <code>journalctl -u appliance</code>,
+<a href="/healthz">/healthz</a></p>
 </body></html>
 """
 
@@ -97,15 +101,22 @@ class Service:
         attach_to_service(self)
 
     def _install_ui(self) -> None:
+        """The kiosk screen. One that cannot load is an error in health and in the journal
+        (with its traceback), and the screen says the kiosk is out of service."""
         try:
             from appliance.kiosk_ui.server import setup_ui
-        except ImportError:
-            self.app.router.add_get("/", self.placeholder)
-            return
-        self.ui = setup_ui(self)
 
-    async def placeholder(self, request: web.Request) -> web.Response:
-        return web.Response(text=PLACEHOLDER_PAGE, content_type="text/html")
+            self.ui = setup_ui(self)
+        except ConfigError:
+            raise  # a bad [ui] table stops the start with its message, as every config error does
+        except Exception as exc:
+            log.exception("kiosk UI could not be loaded")
+            error = f"{type(exc).__name__}: {exc}"
+            self.extra_health["ui"] = lambda: {"state": "error", "error": error}
+            self.app.router.add_get("/", self.ui_error_page)
+
+    async def ui_error_page(self, request: web.Request) -> web.Response:
+        return web.Response(text=UI_ERROR_PAGE, content_type="text/html", status=503)
 
     def health(self) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -79,7 +79,16 @@ class DeviceManager:
     def _mark_down(self, slot: DeviceSlot, exc: BaseException) -> None:
         reason = describe_error(exc)
         if slot.state != "unavailable" or slot.error != reason:
-            log.warning("%s (%s) unavailable: %s", slot.kind, slot.backend, reason)
+            # a device's own error (typed, or the OS refusing the port) is one line; anything
+            # else is a bug in a backend, and the technician needs its traceback, once
+            expected = isinstance(exc, (ApplianceError, OSError, TimeoutError))
+            log.warning(
+                "%s (%s) unavailable: %s",
+                slot.kind,
+                slot.backend,
+                reason,
+                exc_info=None if expected else exc,
+            )
         slot.state, slot.error, slot.since = "unavailable", reason, time.monotonic()
         if slot.device is not None:
             try:

@@ -12,7 +12,6 @@ whose retry goes back to where the error happened. When a workflow ends, for wha
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -268,9 +267,14 @@ class Workflow:
 
 
 async def _cancel(task: asyncio.Task) -> None:
+    """Cancel a task and wait for it; an error it raises on the way out is logged, not hidden."""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
+    try:
         await task
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.exception("task %s failed while being cancelled", task.get_name())
 
 
 def check_table(cls: type[Workflow]) -> None:
