@@ -287,6 +287,7 @@ class GateConfig:
     unknown_layout: str = "refuse"  # a QR layout not known yet (newer cards): admit | refuse
     assurance: str = "qr"  # qr: the QR alone | chip: the card must be tapped and verify
     chip_wait_s: float = 10.0  # with assurance = "chip": how long to wait for the tap
+    face_check: bool = False  # with assurance = "chip": the live face must match the chip's photo
     duplicate_window_s: float = 1800.0  # the same card admitted again within this: duplicate
     relay_pulse_ms: int = 1500  # gate relay pulse on admit (capped by max_gate_pulse_ms)
     seal_records: bool = False  # seal the full QR record to the office key with each check-in
@@ -297,6 +298,8 @@ class GateConfig:
                 raise ConfigError("must be admit or refuse", key=f"gate.{key}")
         if self.assurance not in ("qr", "chip") or self.chip_wait_s <= 0:
             raise ConfigError("qr or chip, chip_wait_s more than 0", key="gate.assurance")
+        if self.face_check and self.assurance != "chip":
+            raise ConfigError('needs assurance = "chip"', key="gate.face_check")
         if self.duplicate_window_s < 0:
             raise ConfigError("must be 0 (off) or more", key="gate.duplicate_window_s")
         if not 0 < self.relay_pulse_ms <= 60000:
