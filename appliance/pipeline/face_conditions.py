@@ -140,3 +140,6 @@ def register_bench(bench_sub) -> None:
     p.add_argument("--record", metavar="DIR", help="write to DIR/face-conditions-DATE.json")
     add_json_flag(p)
     p.set_defaults(func=cmd_bench)
+    from appliance.pipeline.face_background import register
+
+    register(bench_sub)
