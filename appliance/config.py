@@ -218,6 +218,7 @@ class FaceConfig:
     max_roll_deg: float = 8.0  # ICAO
     min_margin: float = 0.0  # head to frame border, in head heights; below = cropped
     min_eyes_open: float = 0.16  # eyelid gap / eye width (iris model), the more closed eye
+    eye_model: bool = True  # eyes_open from the iris model (~2 ms/eye); false: Face Mesh's lids
     max_mouth_open: float = 0.20  # inner-lip gap / inter-eye distance
     min_sharpness: float = 1.1  # sqrt(Laplacian / gradient energy) on the 96-px face crop
     min_luminance: float = 0.25  # mean face luminance, 0..1

@@ -48,3 +48,11 @@ def test_lid_opening_geometry():
     for up, lo in ((12, 4), (13, 5), (11, 3)):
         contour[up], contour[lo] = (5.0, -2.0), (5.0, 1.0)
     assert lid_opening(contour) == pytest.approx(0.3)
+
+
+def test_without_the_eye_model_face_mesh_lids_are_measured(frames):
+    rgb, a, _ = frames
+    plain = FaceQuality(FaceConfig(eye_model=False))
+    assert plain.eyes is None
+    b = plain.assess(rgb)
+    assert b.measures["eyes_open"].raw == pytest.approx(min(mesh_opening(b.landmarks.points)))

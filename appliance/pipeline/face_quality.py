@@ -21,7 +21,7 @@ import numpy as np
 from appliance.config import FaceConfig
 from appliance.errors import ConfigError
 from appliance.pipeline.face_detect import FULL_RANGE_MODEL, Detection, FaceDetector
-from appliance.pipeline.face_eyes import EyeModel
+from appliance.pipeline.face_eyes import EyeModel, mesh_opening
 from appliance.pipeline.face_frame import (
     detect_faces,
     frame_exposure,
@@ -252,7 +252,7 @@ class FaceQuality:
             else None
         )
         self.landmarker = FaceLandmarker(threads=self.cfg.threads)
-        self.eyes = EyeModel(threads=self.cfg.threads)
+        self.eyes = EyeModel(threads=self.cfg.threads) if self.cfg.eye_model else None
 
     def assess(self, rgb: np.ndarray) -> FaceAssessment:
         """Assess one RGB frame (H x W x 3, uint8)."""
@@ -328,7 +328,7 @@ class FaceQuality:
         for name, deg in (("yaw", yaw), ("pitch", pitch), ("roll", roll)):
             m[f"head_pose_{name}"] = Measure(deg, _score(1.0 - _ramp(abs(deg), 0.0, 20.0)))
 
-        eyes = min(self.eyes.opening(rgb, pts))  # the iris model's lids (face_eyes.py)
+        eyes = min(self.eyes.opening(rgb, pts) if self.eyes else mesh_opening(pts))  # face_eyes
         m["eyes_open"] = Measure(eyes, _score(_ramp(eyes, 0.05, 0.25)))
         gap = float(np.hypot(*(pts[LIPS_INNER[1], :2] - pts[LIPS_INNER[0], :2]))) / max(ied, 1e-6)
         m["mouth_closed"] = Measure(gap, _score(1.0 - _ramp(gap, 0.05, 0.45)))
