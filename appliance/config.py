@@ -244,7 +244,7 @@ class FaceConfig:
     liveness_time_limit_s: float = 8.0  # to do the challenge (turn the head, blink)
     liveness_frontal_deg: float = 15.0  # |yaw| of the frames that set the turn baseline
     liveness_turn_deg: float = 25.0  # yaw change that counts as a turn (talking moves 10-20)
-    liveness_blink_ratio: float = 0.65  # eye opening below this share of the open baseline
+    liveness_blink_ratio: float = 0.55  # eye opening below this share of the open baseline
 
 
 @dataclass
