@@ -246,6 +246,7 @@ class Gate:
         self._subscribers: list[asyncio.Queue[GateEvent]] = []
         self.repeats_dropped = 0  # the same payload again within dedupe_s: one scan
         self.stopped = False
+        self.camera: Any = None  # with [gate] face_check: the camera, set by run()
         self.log_errors = 0
         self.last_error: str | None = None
 
@@ -331,12 +332,7 @@ class Gate:
         return at
 
     def process(
-        self,
-        payload: bytes,
-        scanned_at: float,
-        indicators: Any,
-        reader: Any = None,
-        camera: Any = None,
+        self, payload: bytes, scanned_at: float, indicators: Any, reader: Any = None
     ) -> tuple[Decision, float] | None:
         """Decide and actuate at once; (decision, latency ms), or None for a repeated payload.
 
@@ -348,7 +344,7 @@ class Gate:
             return None
         decision = self.decider.decide(payload)
         if decision.admitted and self.cfg.gate.assurance == "chip":
-            decision = confirm_with_chip(decision, reader, self.cfg, camera)
+            decision = confirm_with_chip(decision, reader, self.cfg, self.camera)
             if not decision.admitted and decision.qr is not None:
                 self.decider.forget(decision.qr.id_number)
         if self.stopped:  # a read that ended after the gate stopped must not open it
@@ -393,13 +389,11 @@ class Gate:
         done = await asyncio.to_thread(self.process, payload, scanned_at, indicators, reader)
         return None if done is None else await self.record(*done)
 
-    def _scan(
-        self, scanner: Any, indicators: Any, reader: Any, camera: Any = None
-    ) -> tuple[Decision, float] | None:
+    def _scan(self, scanner: Any, indicators: Any, reader: Any) -> tuple[Decision, float] | None:
         payload = scanner.read(0.5)
         if payload is None:
             return None
-        return self.process(payload, time.perf_counter(), indicators, reader, camera)
+        return self.process(payload, time.perf_counter(), indicators, reader)
 
     def _log(self, d: Decision) -> None:
         args = (d.decision, d.reason, d.age_band, d.sex, d.birth_code)
@@ -434,8 +428,8 @@ class Gate:
                 try:
                     indicators = service.devices.get("indicators")
                     reader = service.devices.get("card_reader")
-                    camera = service.devices.get("camera") if self.cfg.gate.face_check else None
-                    done = await asyncio.to_thread(self._scan, scanner, indicators, reader, camera)
+                    self.camera = service.devices.get("camera")  # only [gate] face_check uses it
+                    done = await asyncio.to_thread(self._scan, scanner, indicators, reader)
                 except DeviceError as exc:
                     log.warning("QR scanner: %s", exc.message)
                     service.devices.report_failure("qr_scanner", exc)
