@@ -25,7 +25,7 @@ def frames(quality):
 
 
 def test_open_eyes_pass_and_generated_closed_eyes_are_refused(quality, frames):
-    rgb, a, shut = frames
+    _, a, shut = frames
     assert "eyes_closed" not in a.reasons
     assert a.measures["eyes_open"].raw > 0.25
     b = quality.assess(shut)
@@ -35,7 +35,7 @@ def test_open_eyes_pass_and_generated_closed_eyes_are_refused(quality, frames):
 
 def test_the_iris_model_sees_the_closure_better_than_face_mesh(quality, frames):
     """Why the iris model: Face Mesh keeps the painted-over lids apart."""
-    rgb, a, shut = frames
+    _, a, shut = frames
     b = quality.assess(shut)
     iris_drop = b.measures["eyes_open"].raw / a.measures["eyes_open"].raw
     mesh_drop = min(mesh_opening(b.landmarks.points)) / min(mesh_opening(a.landmarks.points))
@@ -51,7 +51,7 @@ def test_lid_opening_geometry():
 
 
 def test_without_the_eye_model_face_mesh_lids_are_measured(frames):
-    rgb, a, _ = frames
+    rgb, _, _ = frames
     plain = FaceQuality(FaceConfig(eye_model=False))
     assert plain.eyes is None
     b = plain.assess(rgb)
