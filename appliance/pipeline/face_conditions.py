@@ -77,12 +77,51 @@ def brightened_report(quality: FaceQuality) -> dict[str, Any]:
     return out
 
 
+def closed_eyes_report(quality: FaceQuality, max_yaw: float = 20.0) -> dict[str, Any]:
+    """Development people's photos (|yaw| <= ``max_yaw``) and the same photos with generated
+    closed eyes: how often each eye measure (the iris model's, Face Mesh's) falls under
+    ``min_eyes_open``, i.e. open eyes refused and closed eyes caught."""
+    from appliance.pipeline.face_eyes import close_eyes, mesh_opening
+
+    t = quality.cfg.min_eyes_open
+    rows = []
+    for photos in identities(require_faces_dir(), final=False).values():
+        for photo in photos:
+            rgb = read_image(photo, "RGB")
+            a = quality.assess(rgb)
+            yaw = a.measures["head_pose_yaw"].raw
+            if a.landmarks is None or yaw is None or abs(yaw) > max_yaw:
+                continue
+            shut = close_eyes(rgb, a.landmarks.points)
+            b = quality.assess(shut)
+            if b.landmarks is None:
+                continue
+            mesh_a, mesh_b = (
+                min(mesh_opening(a.landmarks.points)),
+                min(mesh_opening(b.landmarks.points)),
+            )
+            rows.append([a.measures["eyes_open"].raw, mesh_a, b.measures["eyes_open"].raw, mesh_b])
+    v = np.array(rows, dtype=float)
+
+    def rates(col_open: int, col_shut: int) -> dict[str, Any]:
+        return {
+            "open_refused": round(float(np.mean(v[:, col_open] < t)), 4),
+            "closed_caught": round(float(np.mean(v[:, col_shut] < t)), 4),
+            "open_p2_p5_p50": np.percentile(v[:, col_open], [2, 5, 50]).round(3).tolist(),
+            "closed_p50": round(float(np.median(v[:, col_shut])), 3),
+        }
+
+    return {"photos": len(rows), "min_eyes_open": t, "iris_model": rates(0, 2),
+            "face_mesh": rates(1, 3)}  # fmt: skip
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from appliance.benchcli import record
 
     quality = FaceQuality(FaceConfig())
     result: dict[str, Any] = {"area": "face-conditions", **conditions_report(quality)}
     result["brightened_development_identities"] = brightened_report(quality)
+    result["generated_closed_eyes_development"] = closed_eyes_report(quality)
     result["summary"] = {
         cond: f"{row['given']}/{row['images']}" if row["expected"] else "not refused"
         for cond, row in result["per_condition"].items()
@@ -101,3 +140,6 @@ def register_bench(bench_sub) -> None:
     p.add_argument("--record", metavar="DIR", help="write to DIR/face-conditions-DATE.json")
     add_json_flag(p)
     p.set_defaults(func=cmd_bench)
+    from appliance.pipeline.face_background import register
+
+    register(bench_sub)

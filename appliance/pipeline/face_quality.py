@@ -21,6 +21,7 @@ import numpy as np
 from appliance.config import FaceConfig
 from appliance.errors import ConfigError
 from appliance.pipeline.face_detect import FULL_RANGE_MODEL, Detection, FaceDetector
+from appliance.pipeline.face_eyes import EyeModel, mesh_opening
 from appliance.pipeline.face_frame import (
     detect_faces,
     frame_exposure,
@@ -31,11 +32,9 @@ from appliance.pipeline.face_landmarks import (
     CHIN,
     FACE_OVAL,
     LEFT_EYE_CORNERS,
-    LEFT_EYE_LIDS,
     LIPS_INNER,
     NOSE_BRIDGE,
     RIGHT_EYE_CORNERS,
-    RIGHT_EYE_LIDS,
     FaceLandmarker,
     FaceLandmarks,
     head_pose,
@@ -253,6 +252,7 @@ class FaceQuality:
             else None
         )
         self.landmarker = FaceLandmarker(threads=self.cfg.threads)
+        self.eyes = EyeModel(threads=self.cfg.threads) if self.cfg.eye_model else None
 
     def assess(self, rgb: np.ndarray) -> FaceAssessment:
         """Assess one RGB frame (H x W x 3, uint8)."""
@@ -328,8 +328,7 @@ class FaceQuality:
         for name, deg in (("yaw", yaw), ("pitch", pitch), ("roll", roll)):
             m[f"head_pose_{name}"] = Measure(deg, _score(1.0 - _ramp(abs(deg), 0.0, 20.0)))
 
-        eyes = min(self._eye_opening(pts, RIGHT_EYE_LIDS, RIGHT_EYE_CORNERS),
-                   self._eye_opening(pts, LEFT_EYE_LIDS, LEFT_EYE_CORNERS))  # fmt: skip
+        eyes = min(self.eyes.opening(rgb, pts) if self.eyes else mesh_opening(pts))  # face_eyes
         m["eyes_open"] = Measure(eyes, _score(_ramp(eyes, 0.05, 0.25)))
         gap = float(np.hypot(*(pts[LIPS_INNER[1], :2] - pts[LIPS_INNER[0], :2]))) / max(ied, 1e-6)
         m["mouth_closed"] = Measure(gap, _score(1.0 - _ramp(gap, 0.05, 0.45)))
@@ -342,12 +341,6 @@ class FaceQuality:
             ((float(right[0]), float(right[1])), (float(left[0]), float(left[1]))),
             portrait,  # type: ignore[arg-type]
         )
-
-    @staticmethod
-    def _eye_opening(pts: np.ndarray, lids, corners) -> float:
-        width = float(np.hypot(*(pts[corners[1], :2] - pts[corners[0], :2])))
-        gaps = [float(np.hypot(*(pts[lo, :2] - pts[up, :2]))) for up, lo in lids]
-        return float(np.mean(gaps)) / max(width, 1e-6)
 
     def _crop_measures(self, lm: FaceLandmarks, m: dict[str, Measure]) -> None:
         """Sharpness, luminance and illumination on the aligned face crop, at 96x96."""

@@ -246,6 +246,7 @@ class Gate:
         self._subscribers: list[asyncio.Queue[GateEvent]] = []
         self.repeats_dropped = 0  # the same payload again within dedupe_s: one scan
         self.stopped = False
+        self.camera: Any = None  # with [gate] face_check: the camera, set by run()
         self.log_errors = 0
         self.last_error: str | None = None
 
@@ -343,7 +344,7 @@ class Gate:
             return None
         decision = self.decider.decide(payload)
         if decision.admitted and self.cfg.gate.assurance == "chip":
-            decision = confirm_with_chip(decision, reader, self.cfg)
+            decision = confirm_with_chip(decision, reader, self.cfg, self.camera)
             if not decision.admitted and decision.qr is not None:
                 self.decider.forget(decision.qr.id_number)
         if self.stopped:  # a read that ended after the gate stopped must not open it
@@ -427,6 +428,7 @@ class Gate:
                 try:
                     indicators = service.devices.get("indicators")
                     reader = service.devices.get("card_reader")
+                    self.camera = service.devices.get("camera")  # only [gate] face_check uses it
                     done = await asyncio.to_thread(self._scan, scanner, indicators, reader)
                 except DeviceError as exc:
                     log.warning("QR scanner: %s", exc.message)

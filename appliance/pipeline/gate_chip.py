@@ -14,12 +14,22 @@ the card on the reader within ``chip_wait_s`` and
 No card within the wait is ``chip_timeout``, no reader ``chip_no_reader``, a read error
 ``chip_unreadable``. Every refusal is the decision ``chip_refused`` with that reason. The chip is
 read with :func:`appliance.icao.reader.read_card`; nothing from it is logged or kept.
+
+With ``[gate] face_check = true`` the visitor must also be the card's holder: the liveness
+challenge and the 1:1 comparison of :mod:`appliance.pipeline.face_verify` run on the camera
+against the chip's DG2 portrait, and only a DG2 whose hash matched EF.SOD is compared (else
+``face_not_compared``). ``no_match``, ``cannot_tell`` and a failed challenge are
+``face_no_match``, ``face_cannot_tell`` and ``face_liveness_failed``; no camera is
+``face_no_camera``, a camera or model error ``face_unavailable``. Only the decision and the score
+band are logged; the frames and embeddings stay in memory and are dropped.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
+import threading
 from typing import Any
 
 from appliance.errors import ApplianceError
@@ -29,6 +39,13 @@ from appliance.icao.reader import read_card
 log = logging.getLogger(__name__)
 
 CHIP_REFUSED = "chip_refused"
+FACE_REASONS = {
+    "no_match": "face_no_match",
+    "cannot_tell": "face_cannot_tell",
+    "liveness_failed": "face_liveness_failed",
+}
+_matchers: dict[str, Any] = {}  # one FaceMatcher per [face] settings, loaded on first use
+_matcher_lock = threading.Lock()
 
 
 def _refuse(decision: Any, reason: str) -> Any:
@@ -36,8 +53,44 @@ def _refuse(decision: Any, reason: str) -> Any:
     return dataclasses.replace(decision, decision=CHIP_REFUSED, admitted=False, reason=reason)
 
 
-def confirm_with_chip(decision: Any, reader: Any, cfg: Any) -> Any:
-    """The final decision for a QR ``decision`` that would admit (``decision.qr`` is set)."""
+def _matcher(face_cfg: Any) -> Any:
+    from appliance.pipeline.face_match import FaceMatcher
+
+    key = repr(face_cfg)
+    with _matcher_lock:
+        if key not in _matchers:
+            _matchers[key] = FaceMatcher(face_cfg)
+        return _matchers[key]
+
+
+def face_check(card: Any, camera: Any, cfg: Any, challenge: str | None = None) -> str | None:
+    """None when the live face at ``camera`` passes the challenge and matches the chip's DG2
+    portrait; otherwise the refusal reason. Blocks (the gate runs it in its scan thread)."""
+    from appliance.pipeline.face_verify import live_check
+
+    if card.passive_auth.data_groups.get("DG2") != "ok" or card.face is None:
+        return "face_not_compared"  # a photo the signature does not cover is never compared
+    if camera is None:
+        return "face_no_camera"
+    challenge = challenge or secrets.choice(list(cfg.ui.liveness_challenges))
+    stop = threading.Event()  # a backstop: the challenge's own time limit ends the loop
+    timer = threading.Timer(cfg.face.liveness_time_limit_s + 5.0, stop.set)
+    timer.start()
+    try:
+        outcome = live_check(camera, _matcher(cfg.face), card.face.data, challenge, stop)
+    except Exception as exc:  # a camera or model fault refuses, never opens the gate
+        log.warning("chip policy: face check failed (%s)", type(exc).__name__)
+        return "face_unavailable"
+    finally:
+        timer.cancel()
+    record = outcome.record()
+    log.info("chip policy: face %s band=%s", record["decision"], record["score_band"])
+    return None if outcome.owner else FACE_REASONS.get(outcome.decision, "face_no_match")
+
+
+def confirm_with_chip(decision: Any, reader: Any, cfg: Any, camera: Any = None) -> Any:
+    """The final decision for a QR ``decision`` that would admit (``decision.qr`` is set);
+    ``camera`` is used only with ``[gate] face_check``."""
     qr = decision.qr
     if qr is None or qr.bac is None:  # an unknown layout has no BAC keys: no chip to check
         return _refuse(decision, "chip_mismatch")
@@ -70,4 +123,8 @@ def confirm_with_chip(decision: Any, reader: Any, cfg: Any) -> Any:
         return _refuse(decision, "chip_not_genuine")
     if (card.dg13 or {}).get("id_number") != qr.id_number:
         return _refuse(decision, "chip_mismatch")
+    if getattr(cfg.gate, "face_check", False):
+        reason = face_check(card, camera, cfg)
+        if reason is not None:
+            return _refuse(decision, reason)
     return decision
