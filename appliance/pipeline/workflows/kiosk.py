@@ -65,6 +65,7 @@ class Kiosk:
         self.dropped_commands = 0
         self._children: list[asyncio.Task] = []
         self.updating = False  # a system update holds the kiosk: new sessions are refused
+        self.languages: tuple[str, ...] = LANGUAGES  # plus language packs (kiosk_ui/languages.py)
 
     # --- the Ui protocol (what workflows call) -------------------------------------------------
 
@@ -128,7 +129,7 @@ class Kiosk:
                 "type": "hello",
                 "mode": self.mode,
                 "lang": self.lang,
-                "languages": list(LANGUAGES),
+                "languages": list(self.languages),
                 "updating": self.updating,
                 **(self.extra_hello() if callable(self.extra_hello) else self.extra_hello),
             }
@@ -149,7 +150,7 @@ class Kiosk:
         if name == "touch":
             return
         if name == "lang":
-            if args.get("lang") in LANGUAGES:
+            if args.get("lang") in self.languages:
                 self.lang = args["lang"]
                 self._broadcast({"type": "lang", "lang": self.lang})
             return
