@@ -168,7 +168,12 @@ def live_items() -> list[Item]:
     from appliance.pipeline.finger_quality import INSTRUCTIONS
 
     out = [item(f"guidance.face.{c}") for c in GUIDANCE]
-    out += [item("face.good"), item("face.captured")]
+    out += [
+        item("face.good"),
+        item("face.captured"),
+        item("face.move_left"),
+        item("face.move_right"),
+    ]
     out += [item(f"guidance.finger.{c}") for c in INSTRUCTIONS]
     out += [item("finger.capturing"), item("finger.done"), item("finger.generic_hint")]
     out += [item("finger.retry", finger=f"finger.name.{f}") for f in FINGER_NAMES]
