@@ -31,7 +31,10 @@ ARGS = [
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 
 FLOW = {"home": "home", "gate": "checkin", "op": "operator", "error": "enrollment"}
-FINGERS = [{"finger": "right_index", "verdict": "pass"}, {"finger": "left_index", "verdict": "fail"}]
+FINGERS = [
+    {"finger": "right_index", "verdict": "pass"},
+    {"finger": "left_index", "verdict": "fail"},
+]
 FIELDS = {
     "full_name": "NGUYỄN THỊ THANH HƯƠNG",
     "date_of_birth": "1951-03-15",
@@ -47,49 +50,131 @@ AUTH_BAD = {"passive": "not_genuine", "active": "cannot_confirm", "overall": "no
 SCREENS: list[tuple[str, str, dict[str, Any], int]] = [
     ("home", "home", {"flows": ["enrollment", "verification"]}, 0),
     ("enroll.scan", "enroll.scan", {"operator": False}, 1),
-    ("enroll.confirm", "enroll.confirm",
-     {"operator": False, "full_name": FIELDS["full_name"], "masked_id": "001******345",
-      "expired": True}, 2),
-    ("enroll.consent", "enroll.consent",
-     {"operator": False, "purposes": ["face", "fingerprints"], "version": "2025-01"}, 3),
+    (
+        "enroll.confirm",
+        "enroll.confirm",
+        {
+            "operator": False,
+            "full_name": FIELDS["full_name"],
+            "masked_id": "001******345",
+            "expired": True,
+        },
+        2,
+    ),
+    (
+        "enroll.consent",
+        "enroll.consent",
+        {"operator": False, "purposes": ["face", "fingerprints"], "version": "2025-01"},
+        3,
+    ),
     ("enroll.declined", "enroll.declined", {"operator": False}, 0),
     ("enroll.face", "enroll.face", {"operator": False, "preview": True}, 4),
-    ("enroll.finger", "enroll.finger",
-     {"operator": False, "finger": "right_index", "index": 1, "count": 2}, 5),
-    ("enroll.finger_failed", "enroll.finger_failed",
-     {"operator": False, "finger": "left_index", "index": 2, "count": 2,
-      "feedback": ["too_dry", "partial"]}, 5),
-    ("enroll.review", "enroll.review",
-     {"operator": False, "full_name": FIELDS["full_name"], "masked_id": "001******345",
-      "portrait": None, "fingers": FINGERS, "purposes": ["face", "fingerprints"]}, 6),
+    (
+        "enroll.finger",
+        "enroll.finger",
+        {"operator": False, "finger": "right_index", "index": 1, "count": 2},
+        5,
+    ),
+    (
+        "enroll.finger_failed",
+        "enroll.finger_failed",
+        {
+            "operator": False,
+            "finger": "left_index",
+            "index": 2,
+            "count": 2,
+            "feedback": ["too_dry", "partial"],
+        },
+        5,
+    ),
+    (
+        "enroll.review",
+        "enroll.review",
+        {
+            "operator": False,
+            "full_name": FIELDS["full_name"],
+            "masked_id": "001******345",
+            "portrait": None,
+            "fingers": FINGERS,
+            "purposes": ["face", "fingerprints"],
+        },
+        6,
+    ),
     ("enroll.saving", "enroll.saving", {"operator": False}, 6),
     ("enroll.receipt", "enroll.receipt", {"operator": False, "receipt_code": "7K2M-Q9XD"}, 7),
-    ("verify.keypad", "verify.keypad",
-     {"field": "dob", "masked_id": "001******345", "error": None, "allow_none": False}, 2),
-    ("verify.keypad.error", "verify.keypad",
-     {"field": "expiry", "masked_id": "001******345", "error": "bad_date", "allow_none": True}, 2),
+    (
+        "verify.keypad",
+        "verify.keypad",
+        {"field": "dob", "masked_id": "001******345", "error": None, "allow_none": False},
+        2,
+    ),
+    (
+        "verify.keypad.error",
+        "verify.keypad",
+        {"field": "expiry", "masked_id": "001******345", "error": "bad_date", "allow_none": True},
+        2,
+    ),
     ("verify.tap", "verify.tap", {"masked_id": "001******345"}, 3),
     ("verify.reading", "verify.reading", {}, 4),
-    ("verify.result", "verify.result",
-     {"fields": FIELDS, "photo": None, "auth": AUTH_OK, "failed_step": None}, 5),
-    ("verify.result.bad", "verify.result",
-     {"fields": FIELDS, "photo": None, "auth": AUTH_BAD, "failed_step": "passive"}, 5),
+    (
+        "verify.result",
+        "verify.result",
+        {"fields": FIELDS, "photo": None, "auth": AUTH_OK, "failed_step": None},
+        5,
+    ),
+    (
+        "verify.result.bad",
+        "verify.result",
+        {"fields": FIELDS, "photo": None, "auth": AUTH_BAD, "failed_step": "passive"},
+        5,
+    ),
     ("verify.face_consent", "verify.face_consent", {}, 0),
     ("verify.face_live", "verify.face_live", {"challenge": "turn_left"}, 0),
     ("verify.face_result", "verify.face_result", {"owner": False}, 0),
     ("gate.ready", "gate.ready", {"count": 12}, 0),
-    ("gate.result", "gate.result",
-     {"admitted": False, "decision": "expired", "reason": "expired",
-      "masked_id": "001******345", "count": 12}, 0),
+    (
+        "gate.result",
+        "gate.result",
+        {
+            "admitted": False,
+            "decision": "expired",
+            "reason": "expired",
+            "masked_id": "001******345",
+            "count": 12,
+        },
+        0,
+    ),
     ("op.login", "op.login", {"configured": True, "error": "wrong_pin", "attempts_left": 3}, 0),
     ("op.locked", "op.locked", {"minutes": 5}, 0),
     ("op.menu", "op.menu", {}, 0),
-    ("op.records", "op.records",
-     {"rows": [{"time": "09:12", "masked_id": "001******345", "receipt_code": "7K2M-Q9XD",
-                "uploaded": False, "state": "sealed"}], "uploaded": 0}, 0),
-    ("error", "error",
-     {"kind": "device_unavailable", "detail": "camera_gone", "device": "camera",
-      "can_retry": True}, 4),
+    (
+        "op.records",
+        "op.records",
+        {
+            "rows": [
+                {
+                    "time": "09:12",
+                    "masked_id": "001******345",
+                    "receipt_code": "7K2M-Q9XD",
+                    "uploaded": False,
+                    "state": "sealed",
+                }
+            ],
+            "uploaded": 0,
+        },
+        0,
+    ),
+    (
+        "error",
+        "error",
+        {
+            "kind": "device_unavailable",
+            "detail": "camera_gone",
+            "device": "camera",
+            "can_retry": True,
+        },
+        4,
+    ),
 ]
 
 
