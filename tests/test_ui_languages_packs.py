@@ -38,19 +38,21 @@ def test_a_pack_falls_back_to_vietnamese_key_by_key_with_one_log_line(tmp_path, 
     (tmp_path / "tay" / "text.json").write_text('["not", "an", "object"]', "utf-8")
     with caplog.at_level(logging.INFO, logger="appliance.kiosk_ui.languages"):
         langs = Languages(root)
-    assert langs.codes == ["vi", "en", "qps"]
+    assert langs.codes == ["vi", "en", "en-xa"]
     assert set(langs.errors) == {"BAD!", "hmn", "tay"}
-    qps = langs.table("qps")
+    qps = langs.table("en-xa")
     vi = builtin_table("vi")
     assert qps["home.title"] == vi["home.title"]  # fallback
     assert qps["guidance.face.too_dark"] == vi["guidance.face.too_dark"]
     assert qps["home.subtitle"] != vi["home.subtitle"] and qps["home.subtitle"].startswith("⟦")
-    lines = [r.getMessage() for r in caplog.records if "qps" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if "en-xa" in r.getMessage()]
     assert len(lines) == 1 and "3 of" in lines[0] and "home.title" in lines[0]
     report = langs.completeness()
     assert report["vi"]["ratio"] == 1.0 and report["en"]["ratio"] == 1.0
-    assert report["qps"]["missing"] == sorted(["home.title", "scan.body", "guidance.face.too_dark"])
-    assert langs.names()["qps"] == "⟦Pseudo⟧" and langs.names()["vi"] == "Tiếng Việt"
+    assert report["en-xa"]["missing"] == sorted(
+        ["home.title", "scan.body", "guidance.face.too_dark"]
+    )
+    assert langs.names()["en-xa"] == "⟦Pseudo⟧" and langs.names()["vi"] == "Tiếng Việt"
 
 
 def test_completeness_of_the_shipped_languages(capsys):
@@ -78,7 +80,7 @@ def service_for(tmp_path: Path, packs: Path) -> Service:
 async def test_routes_serve_pack_languages_and_speech_only_with_the_token(tmp_path):
     service = service_for(tmp_path, pseudo_pack(tmp_path / "packs", drop=("home.title",)))
     hello = service.ui.kiosk.hello()[0]
-    assert hello["languages"] == ["vi", "en", "qps"]
+    assert hello["languages"] == ["vi", "en", "en-xa"]
     assert hello["voice"] == {"auto": False, "volume": 0.8, "engine": True}
     assert hello["help_after_s"] == 15.0
     client = TestClient(TestServer(service.app))
@@ -96,7 +98,7 @@ async def test_routes_serve_pack_languages_and_speech_only_with_the_token(tmp_pa
             params={"lang": "en", "key": "finger.place", "finger": "finger.name.left_index"},
         )
         assert resp.status == 200 and resp.headers["X-Speech-Lang"] == "en"
-        resp = await client.get("/speech", params={"lang": "qps", "key": "home.title"})
+        resp = await client.get("/speech", params={"lang": "en-xa", "key": "home.title"})
         assert resp.headers["X-Speech-Lang"] == "vi"  # not in the pack: said in Vietnamese
         for bad, status in (
             ({"lang": "vi", "key": "nope"}, 404),
@@ -105,17 +107,17 @@ async def test_routes_serve_pack_languages_and_speech_only_with_the_token(tmp_pa
             ({"lang": "vi", "key": "x", "a": "1", "b": "2", "c": "3", "d": "4", "e": "5"}, 400),
         ):
             assert (await client.get("/speech", params=bad)).status == status, bad
-        qps = await (await client.get("/i18n/qps.json")).json()
+        qps = await (await client.get("/i18n/en-xa.json")).json()
         assert qps["home.title"] == builtin_table("vi")["home.title"]
         assert qps["scan.title"].startswith("⟦")
         vi = await (await client.get("/i18n/vi.json")).json()
         assert vi["guidance.finger.too_dry"].startswith("Ngón tay quá khô")
         assert (await client.get("/i18n/fr.json")).status == 404
         assert (await client.get("/i18n/..%2Fconfig.json")).status == 404
-        service.ui.kiosk.handle({"type": "command", "name": "lang", "args": {"lang": "qps"}})
-        assert service.ui.kiosk.lang == "qps"
+        service.ui.kiosk.handle({"type": "command", "name": "lang", "args": {"lang": "en-xa"}})
+        assert service.ui.kiosk.lang == "en-xa"
         service.ui.kiosk.handle({"type": "command", "name": "lang", "args": {"lang": "fr"}})
-        assert service.ui.kiosk.lang == "qps"
+        assert service.ui.kiosk.lang == "en-xa"
     finally:
         await client.close()
 
@@ -123,28 +125,28 @@ async def test_routes_serve_pack_languages_and_speech_only_with_the_token(tmp_pa
 def test_audio_pack_check_and_scaffold_track_missing_and_stale_clips(tmp_path):
     root = pseudo_pack(tmp_path)
     langs = Languages(root)
-    first = check(langs, "qps")
+    first = check(langs, "en-xa")
     assert first.ok == [] and len(first.missing) > 150 and first.stale == []
-    script = scaffold(langs, "qps")
+    script = scaffold(langs, "en-xa")
     text = script.read_text("utf-8")
-    assert "| `home.title.wav` |" in text and langs.table("qps")["home.title"] in text
-    audio = root / "qps" / "audio"
+    assert "| `home.title.wav` |" in text and langs.table("en-xa")["home.title"] in text
+    audio = root / "en-xa" / "audio"
     (audio / "home.title.wav").write_bytes(b"RIFF-recorded")
     (audio / "scan.title.wav").write_bytes(b"RIFF-recorded")
-    after = check(langs, "qps")
+    after = check(langs, "en-xa")
     assert {"home.title", "scan.title"} <= set(after.ok)
     assert len(after.missing) == len(first.missing) - 2
     # the text of scan.title changes after recording: the clip is stale, scaffold sets it aside
-    table = json.loads((root / "qps" / "text.json").read_text("utf-8"))
+    table = json.loads((root / "en-xa" / "text.json").read_text("utf-8"))
     table["scan.title"] = "⟦Nẽw wọrds⟧"
-    (root / "qps" / "text.json").write_text(json.dumps(table, ensure_ascii=False), "utf-8")
+    (root / "en-xa" / "text.json").write_text(json.dumps(table, ensure_ascii=False), "utf-8")
     langs = Languages(root)
-    assert check(langs, "qps").stale == ["scan.title"]
-    scaffold(langs, "qps")
+    assert check(langs, "en-xa").stale == ["scan.title"]
+    scaffold(langs, "en-xa")
     assert not (audio / "scan.title.wav").exists() and (audio / "scan.title.stale.wav").exists()
     manifest = json.loads((audio / "manifest.json").read_text("utf-8"))["clips"]
     assert manifest["scan.title"]["text_sha256"] == text_hash("⟦Nẽw wọrds⟧")
-    final = check(langs, "qps")
+    final = check(langs, "en-xa")
     assert "scan.title" in final.missing and "home.title" in final.ok and final.stale == []
 
 
@@ -156,11 +158,11 @@ def test_audio_pack_cli(tmp_path):
         text=True,
         timeout=60,
     )
-    res = run("audio-pack", "check", "qps")
+    res = run("audio-pack", "check", "en-xa")
     assert res.returncode == 1, res.stderr
     out = json.loads(res.stdout)
     assert out["recorded"] == 0 and "home.title" in out["missing"]
-    res = run("audio-pack", "scaffold", "qps")
+    res = run("audio-pack", "scaffold", "en-xa")
     assert res.returncode == 0, res.stderr
     assert Path(json.loads(res.stdout)["script"]).is_file()
     res = run("audio-pack", "check", "xx")
@@ -168,4 +170,4 @@ def test_audio_pack_cli(tmp_path):
     res = run("languages")
     assert res.returncode == 0
     rows = json.loads(res.stdout)["languages"]
-    assert set(rows) == {"vi", "en", "qps"} and rows["vi"]["ratio"] == 1.0
+    assert set(rows) == {"vi", "en", "en-xa"} and rows["vi"]["ratio"] == 1.0

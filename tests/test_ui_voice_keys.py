@@ -22,8 +22,8 @@ needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="no 
 
 def pseudo_pack(root: Path, drop: tuple[str, ...] = ()) -> Path:
     table = {k: v for k, v in pseudo_table().items() if k not in drop}
-    (root / "qps").mkdir(parents=True)
-    (root / "qps" / "text.json").write_text(json.dumps(table, ensure_ascii=False), "utf-8")
+    (root / "en-xa").mkdir(parents=True)
+    (root / "en-xa" / "text.json").write_text(json.dumps(table, ensure_ascii=False), "utf-8")
     return root
 
 
@@ -54,7 +54,7 @@ def test_no_personal_data_is_ever_spoken():
         assert "NGUYỄN" not in said and "001" not in said and "7K2M" not in said
 
 
-@pytest.mark.parametrize("lang", [*BUILTIN, "qps"])
+@pytest.mark.parametrize("lang", [*BUILTIN, "en-xa"])
 def test_every_spoken_item_has_text_in_every_language(tmp_path, lang):
     langs = Languages(pseudo_pack(tmp_path))
     table = langs.table(lang)
@@ -91,9 +91,9 @@ async def test_a_current_clip_wins_a_stale_one_does_not_and_missing_texts_speak_
     tmp_path, caplog
 ):
     packs = pseudo_pack(tmp_path / "packs", drop=("scan.body",))
-    audio = packs / "qps" / "audio"
+    audio = packs / "en-xa" / "audio"
     audio.mkdir()
-    qps = Languages(packs).table("qps")
+    qps = Languages(packs).table("en-xa")
     (audio / "home.title.wav").write_bytes(b"RIFF....WAVEfake")
     (audio / "scan.title.wav").write_bytes(b"RIFF....WAVEfake")
     manifest = {
@@ -103,17 +103,17 @@ async def test_a_current_clip_wins_a_stale_one_does_not_and_missing_texts_speak_
     }
     (audio / "manifest.json").write_text(json.dumps({"clips": manifest}), "utf-8")
     speaker = Speaker(Languages(packs), tmp_path / "cache")
-    speaker._voices["qps"] = False  # eSpeak has no such voice
-    clip = await speaker.speak("qps", "home.title")
+    speaker._voices["en-xa"] = False  # eSpeak has no such voice
+    clip = await speaker.speak("en-xa", "home.title")
     assert (clip.source, clip.path) == ("clip", audio / "home.title.wav")
-    stale = await speaker.speak("qps", "scan.title")  # stale, and no qps voice: Vietnamese
+    stale = await speaker.speak("en-xa", "scan.title")  # stale, and no qps voice: Vietnamese
     assert (stale.source, stale.lang) == ("espeak", "vi")
-    escape = await speaker.speak("qps", "face.title")  # a path out of the folder is no clip
+    escape = await speaker.speak("en-xa", "face.title")  # a path out of the folder is no clip
     assert escape.source == "espeak"
-    missing = await speaker.speak("qps", "scan.body")  # shown in Vietnamese: spoken so too
+    missing = await speaker.speak("en-xa", "scan.body")  # shown in Vietnamese: spoken so too
     assert missing.lang == "vi" and missing.text == spoken_text(builtin_table("vi"), "scan.body")
     with pytest.raises(ValueError):
-        await speaker.speak("qps", "no.such.key")
+        await speaker.speak("en-xa", "no.such.key")
     with pytest.raises(ValueError):
         await speaker.speak("xx", "home.title")
     with pytest.raises(ValueError):

@@ -27,7 +27,7 @@ I18N_DIR = Path(__file__).resolve().parent / "i18n"
 PACKS_DIR = Path(__file__).resolve().parent / "packs"
 BUILTIN = ("vi", "en")
 FALLBACK = "vi"
-CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8}){0,2}$")  # BCP 47-like, lower case: hmn, tay, qps
+CODE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8}){0,2}$")  # BCP 47-like, lower case: hmn, tay, en-xa
 MAX_TEXT = 2000  # characters per entry; a pack is outside input
 PARAM = re.compile(r"\{(\w+)\}")
 

@@ -236,7 +236,8 @@
   };
 
   function progressBar(id) {
-    return el("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" },
+    return el("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
+      "aria-label": t("progress.label") },
       el("div", { id }));
   }
 

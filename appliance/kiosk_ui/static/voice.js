@@ -23,6 +23,9 @@
   const LIVE_REPEAT_MS = 6000;
 
   const ICONS = {
+    // a small and a big A (drawn, so that the button's name is its label, not the letters)
+    large: (on) => `<svg viewBox="0 0 48 48" aria-hidden="true"><path d="M4 38l8-22l8 22M7 31h10" stroke="currentColor" stroke-width="3.5" fill="none" stroke-linejoin="round"/><path d="M20 42l11-32l11 32M24 32h14" stroke="currentColor" stroke-width="${on ? 6 : 4.5}" fill="none" stroke-linejoin="round"/></svg>`,
+    globe: `<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" style="vertical-align:-4px"><g fill="none" stroke="currentColor" stroke-width="2"><circle cx="12" cy="12" r="10"/><path d="M2 12h20M12 2c3 3 3 17 0 20M12 2c-3 3-3 17 0 20"/></g></svg>`,
     repeat: `<svg viewBox="0 0 48 48" aria-hidden="true"><path d="M8 18h8l10-8v28l-10-8H8z" fill="currentColor"/><path d="M32 16a12 12 0 1 1-2 18" stroke="currentColor" stroke-width="4" fill="none" stroke-linecap="round"/><path d="M26 30l4 5l5-4" stroke="currentColor" stroke-width="4" fill="none" stroke-linecap="round"/></svg>`,
     volume: (n) => `<svg viewBox="0 0 48 48" aria-hidden="true"><path d="M6 18h8l10-8v28l-10-8H6z" fill="currentColor"/>${
       n === 0 ? `<path d="M30 18l12 12M42 18l-12 12" stroke="currentColor" stroke-width="4" stroke-linecap="round"/>`
@@ -168,14 +171,16 @@
     vol.setAttribute("aria-label", pct ? t("voice.volume_level", { n: `${pct}%` }) : t("voice.off"));
     vol.dataset.level = String(pct);
     const big = $("large-print");
-    big.textContent = V.large ? "A" : "A+";
+    big.replaceChildren(icon(ICONS.large(V.large)));
     big.setAttribute("aria-label", t(V.large ? "large.toggle_off" : "large.toggle"));
     big.setAttribute("aria-pressed", String(V.large));
     const langs = (k.state.hello || {}).languages || [];
     if (langs.length > 2) {
       const names = (k.state.hello || {}).language_names || {};
-      $("lang-btn").textContent = `🌐 ${names[k.state.lang] || k.state.lang}`;
-      $("lang-btn").setAttribute("aria-label", t("lang.choose"));
+      // the visible name is the accessible name (WCAG 2.5.3); the globe says "languages"
+      $("lang-btn").replaceChildren(icon(ICONS.globe), document.createTextNode(` ${names[k.state.lang] || k.state.lang}`));
+      $("lang-btn").removeAttribute("aria-label");
+      $("lang-btn").title = t("lang.choose");
     }
   }
 
