@@ -160,10 +160,8 @@ def keystone(rgb, k: float):
     h, w = rgb.shape[:2]
     d = abs(k) * h / 2
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    dst = (
-        np.float32([[0, 0], [w, d], [w, h - d], [0, h]])
-        if k > 0
-        else np.float32([[0, d], [w, 0], [w, h], [0, h - d]])
+    dst = np.float32([[0, 0], [w, d], [w, h - d], [0, h]]) if k > 0 else np.float32(
+        [[0, d], [w, 0], [w, h], [0, h - d]]
     )
     m = cv2.getPerspectiveTransform(src, dst)
     return cv2.warpPerspective(rgb, m, (w, h), borderMode=cv2.BORDER_REPLICATE)

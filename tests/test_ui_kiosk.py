@@ -436,6 +436,7 @@ def test_verification_card_taken_off_while_reading(browser, kiosks):
         s.wait("home")
 
 
+
 def test_verification_face_check_the_card_belongs_to_you_then_a_held_up_photo(browser, kiosks):
     """Issue #18: after a genuine read, consent, the random turn challenge, the answer."""
     k = kiosks("commune")

@@ -26,10 +26,8 @@ def hash_ok(d: Driver) -> None:
     d.adapters.chip = dataclasses.replace(d.adapters.chip, dg2_hash_ok=True)
 
 
-@pytest.mark.parametrize(
-    "decision, owner",
-    [("match", True), ("no_match", False), ("cannot_tell", False), ("liveness_failed", False)],
-)
+@pytest.mark.parametrize("decision, owner", [("match", True), ("no_match", False),
+                                             ("cannot_tell", False), ("liveness_failed", False)])
 async def test_face_check_after_consent(decision, owner):
     async with Driver() as d:
         hash_ok(d)
