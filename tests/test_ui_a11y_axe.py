@@ -10,7 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ui_screens import ARGS, AXE, CHROMIUM, SCREENS, ScreenServer, wait_screen
+from ui_screens import (
+    ARGS,
+    AXE,
+    CHROMIUM,
+    SCREENS,
+    ScreenServer,
+    wait_hello,
+    wait_lang,
+    wait_screen,
+)
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():
@@ -59,7 +68,7 @@ def test_every_screen_has_no_serious_axe_violation(server, browser, size):
     # axe needs eval, which the page's CSP (rightly) forbids: bypassed for this audit only
     page = browser.new_page(viewport={"width": w, "height": h}, bypass_csp=True)
     page.goto(server.page_url)
-    page.wait_for_function("window.KioskUI && KioskUI.state.hello")
+    wait_hello(page)
     page.evaluate(AXE.read_text(encoding="utf-8"))  # CDP evaluation: the page's CSP stays on
     SHOTS.mkdir(parents=True, exist_ok=True)
     for old in SHOTS.glob(f"{size}-*.png"):
@@ -99,7 +108,7 @@ def test_every_screen_has_no_serious_axe_violation(server, browser, size):
     page.wait_for_selector("#lang-panel [data-lang=en-xa]")
     audit("lang-panel")
     page.click("#lang-panel [data-lang=en]")
-    page.wait_for_function("document.documentElement.lang === 'en'")
+    wait_lang(page, "en")
     for name, screen, data, step in SCREENS[:12]:
         wait_screen(page, server.show(screen, data, step))
         audit(f"en-{name}")

@@ -266,11 +266,31 @@ class ScreenServer:
         self.call(self.kiosk.handle, {"type": "command", "name": "lang", "args": {"lang": lang}})
 
 
+def wait_js(page, fn: str, arg=None, timeout: float = 10.0) -> None:
+    """Until ``fn(arg)`` is true in the page. (Playwright's wait_for_function polls with eval,
+    which the page's CSP forbids; page.evaluate goes through the debugger protocol.)"""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(fn, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {fn} ({arg})")
+        time.sleep(0.03)
+
+
 def wait_screen(page, seq: int) -> None:
     """Until the page has drawn screen ``seq`` (its render hook ran)."""
-    page.wait_for_function(
-        "s => window.KioskUI && KioskUI.state.view && KioskUI.state.view.seq === s"
-        " && document.body.dataset.screen === KioskUI.state.view.screen",
-        arg=seq,
-        timeout=10_000,
+    wait_js(
+        page,
+        "s => !!(window.KioskUI && KioskUI.state.view && KioskUI.state.view.seq === s"
+        " && document.body.dataset.screen === KioskUI.state.view.screen)",
+        seq,
     )
+
+
+def wait_hello(page) -> None:
+    wait_js(page, "() => !!(window.KioskUI && KioskUI.state.hello)")
+
+
+def wait_lang(page, lang: str) -> None:
+    wait_js(page, "l => document.documentElement.lang === l", lang)
