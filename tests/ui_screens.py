@@ -204,7 +204,7 @@ class ScreenServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(20)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
@@ -229,6 +229,13 @@ class ScreenServer:
         self.runner = web.AppRunner(self.service.app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def _stop(self) -> None:
+        ws = self.service.ui.access.controller  # the page's socket: close it, do not wait on it
+        if ws is not None:
+            await ws.close()
+        await self.runner.shutdown()
+        await self.runner.cleanup()
 
     @property
     def base(self) -> str:

@@ -10,6 +10,7 @@
     items: [], // the screen's speech items
     liveItem: null, // the latest live instruction spoken (face / finger guidance)
     liveAt: 0,
+    livePending: null, // a live instruction that waits for the screen's words to end
     queue: [],
     audio: null,
     levels: [1.0, 0.6, 0.3, 0],
@@ -53,6 +54,11 @@
   }
 
   function playNext() {
+    if (!V.audio && !V.queue.length && V.livePending) { // the screen's words are said: now the live one
+      const it = V.livePending;
+      V.livePending = null;
+      V.queue.push(speechUrl(it, K().state.lang));
+    }
     if (V.audio || !V.queue.length) return;
     const url = V.queue.shift();
     V.played.push(url);
@@ -116,7 +122,8 @@
     V.liveItem = it;
     V.liveAt = now;
     const voice = (k.state.hello || {}).voice || {};
-    if (!voice.auto || V.audio || V.queue.length) return; // never talk over the screen's words
+    if (!voice.auto) return;
+    if (V.audio || V.queue.length) { V.livePending = it; return; } // never talk over the screen
     say([it], { interrupt: false });
   }
 
@@ -283,6 +290,7 @@
     V.seq = v.seq;
     V.items = v.speech || [];
     V.liveItem = null;
+    V.livePending = null;
     closePanel();
     const voice = (k.state.hello || {}).voice || {};
     if (voice.auto) say(V.items);
