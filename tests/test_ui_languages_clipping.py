@@ -27,15 +27,20 @@ CLIPPED = """() => {
   const vw = innerWidth, vh = innerHeight, out = [];
   const clipRect = (n) => {
     let r = {left: 0, top: 0, right: vw, bottom: vh};
+    let scrolled = false; // inside a box that scrolls vertically: what is below can be reached
     for (let a = n.parentElement; a; a = a.parentElement) {
       const cs = getComputedStyle(a);
       if (cs.overflowX !== 'visible' || cs.overflowY !== 'visible') {
         const b = a.getBoundingClientRect();
         const scrollsY = (cs.overflowY === 'auto' || cs.overflowY === 'scroll');
-        r = {left: Math.max(r.left, b.left), right: Math.min(r.right, b.right),
-             // a scrolling box reaches from its content's top (text above it is lost)
-             top: Math.max(r.top, scrollsY ? b.top - a.scrollTop : b.top),
-             bottom: scrollsY ? r.bottom : Math.min(r.bottom, b.bottom)};
+        r.left = Math.max(r.left, b.left);
+        r.right = Math.min(r.right, b.right);
+        if (!scrolled) {
+          // a scrolling box reaches from its content's top (text above it is lost)
+          r.top = Math.max(r.top, scrollsY ? b.top - a.scrollTop : b.top);
+          r.bottom = scrollsY ? Infinity : Math.min(r.bottom, b.bottom);
+        }
+        scrolled = scrolled || scrollsY;
       }
     }
     return r;

@@ -134,7 +134,7 @@
         show("face-picto", document.querySelector("#preview .oval"), faceKey(live.guidance, v.screen), "picto picto-overlay");
         break;
       case "enroll.finger":
-        show("finger-picto", $("finger-feedback"), fingerKey(live.finger));
+        show("finger-picto", document.querySelector("#main .hand svg"), fingerKey(live.finger));
         break;
       case "enroll.finger_failed": {
         const fb = ((v.data || {}).feedback || [])[0];
