@@ -57,6 +57,7 @@ TIMEOUT_KEYS = (
     "operator_idle_s",
     "help_signal_s",
     "pin_lockout_s",
+    "help_after_s",
 )
 
 
@@ -65,6 +66,8 @@ def check_ui_config(ui: Any) -> None:
     for key in TIMEOUT_KEYS:
         if getattr(ui, key) <= 0:
             raise ConfigError("must be more than 0", key=f"ui.{key}")
+    if not 0.0 <= ui.volume <= 1.0:
+        raise ConfigError("must be between 0 and 1", key="ui.volume")
     if ui.pin_max_attempts < 1:
         raise ConfigError("must be at least 1", key="ui.pin_max_attempts")
     from appliance.pipeline.finger_capture import check_sequence
