@@ -118,3 +118,5 @@ async def test_a_current_clip_wins_a_stale_one_does_not_and_missing_texts_speak_
         await speaker.speak("xx", "home.title")
     with pytest.raises(ValueError):
         await speaker.speak("vi", "finger.place", {"finger": "a b/../c"})
+    with pytest.raises(ValueError):  # free text would grow the cache without end
+        await speaker.speak("vi", "finger.place", {"finger": "anything_else"})

@@ -134,6 +134,10 @@ class Speaker:
         for name, value in (args or {}).items():
             if not (ARG_VALUE.match(name) and ARG_VALUE.match(str(value))):
                 raise ValueError("bad speech argument")
+        table = self.languages.table(lang)
+        for value in (args or {}).values():  # a finite set: keys (finger names) or small numbers
+            if str(value) not in table and not (str(value).isdigit() and len(str(value)) <= 4):
+                raise ValueError("a speech argument is a translation key or a number")
         cid = clip_id(key, args)
         fallback_text = key in self.languages.missing.get(lang, ())  # shown in Vietnamese
         tried = [FALLBACK] if lang == FALLBACK or fallback_text else [lang, FALLBACK]

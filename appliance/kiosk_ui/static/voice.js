@@ -172,7 +172,7 @@
     rep.setAttribute("aria-label", t("voice.repeat"));
     rep.title = t("voice.repeat");
     const vol = $("voice-volume");
-    const bars = [3, 2, 1, 0][V.level];
+    const bars = volume() >= 0.9 ? 3 : volume() >= 0.5 ? 2 : volume() > 0 ? 1 : 0;
     vol.replaceChildren(icon(ICONS.volume(bars)));
     const pct = Math.round(volume() * 100);
     vol.setAttribute("aria-label", pct ? t("voice.volume_level", { n: `${pct}%` }) : t("voice.off"));
