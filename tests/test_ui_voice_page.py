@@ -238,3 +238,26 @@ def test_language_chooser_lists_the_packs_present(tmp_path, browser):
         wait_js(page, "() => document.documentElement.lang === 'en-xa'")
         assert server.kiosk.lang == "en-xa"
         assert page.inner_text("#main h1").startswith("⟦")
+
+
+def test_staff_called_and_still_there_are_spoken_too(tmp_path, browser):
+    with ScreenServer(tmp_path, voice=True) as server:
+        page, _ = open_page(browser, server)
+        show(
+            server,
+            page,
+            "verify.tap",
+        )
+        page.click("#help-btn")  # the citizen asked: said even over the screen's words
+        wait_js(
+            page, "() => KioskVoice.state.played.some(u => u.endsWith('key=help.called.title'))"
+        )
+        assert server.kiosk.help_calls == 1
+        page.click("#overlay-ok")
+        screen, data, step = DATA["enroll.consent"]
+        wait_screen(page, server.show(screen, data, step, timeout_s=1.5))  # "still there?" at once
+        wait_js(
+            page,
+            "() => KioskVoice.state.played.concat(KioskVoice.state.queue)"
+            ".some(u => u.endsWith('key=common.still_there'))",
+        )

@@ -310,5 +310,24 @@
     V.level = V.levels.indexOf(start);
   });
   document.addEventListener("kiosk:choose-lang", chooseLanguage);
+
+  // "are you still there?" and "staff have been called" are said too, once each time they appear
+  const spoken = new WeakMap();
+  function sayWhenShown(id, items) {
+    const node = $(id);
+    if (!node) return;
+    new MutationObserver(() => {
+      const k = K();
+      const list = items(node);
+      const shown = !node.hidden && list;
+      if (!shown) { spoken.delete(node); return; }
+      if (spoken.get(node) === V.seq) return;
+      spoken.set(node, V.seq);
+      if (((k.state.hello || {}).voice || {}).auto || id === "overlay") say(list, { interrupt: id === "overlay" });
+    }).observe(node, { attributes: true, attributeFilter: ["hidden"] });
+  }
+  const key = (k) => ({ key: k, args: {} });
+  sayWhenShown("notice", (n) => (n.textContent === K().t("common.still_there") ? [key("common.still_there")] : null));
+  sayWhenShown("overlay", (n) => (n.dataset.kind === "help" ? [key("help.called.title"), key("help.called.body")] : null));
   window.KioskVoice = { state: V, repeat, say, setLarge, chooseLanguage };
 })();

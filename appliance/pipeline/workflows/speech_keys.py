@@ -178,6 +178,7 @@ def live_items() -> list[Item]:
     out += [item("finger.capturing"), item("finger.done"), item("finger.generic_hint")]
     out += [item("finger.retry", finger=f"finger.name.{f}") for f in FINGER_NAMES]
     out += [item(k) for k in HELP_OFFER]
+    out += [item("common.still_there"), item("help.called.title"), item("help.called.body")]
     return out
 
 
