@@ -171,3 +171,21 @@ def test_audio_pack_cli(tmp_path):
     assert res.returncode == 0
     rows = json.loads(res.stdout)["languages"]
     assert set(rows) == {"vi", "en", "en-xa"} and rows["vi"]["ratio"] == 1.0
+
+
+def test_consent_in_a_pack_language_is_hashed_on_the_words_shown(tmp_path):
+    from appliance.kiosk_ui import languages
+    from appliance.kiosk_ui.texts import consent_document, consent_hash
+
+    langs = languages.install(pseudo_pack(tmp_path, drop=("consent.note",)))
+    try:
+        doc = consent_document("en-xa", ["face"], "2025-01")
+        assert doc["intro"] == langs.table("en-xa")["consent.intro"] and doc["intro"].startswith(
+            "⟦"
+        )
+        assert doc["note"] == builtin_table("vi")["consent.note"]  # shown in Vietnamese
+        assert consent_hash("en-xa", ["face"], "2025-01") != consent_hash("vi", ["face"], "2025-01")
+    finally:
+        languages.install(None)
+    with pytest.raises(ValueError):
+        consent_hash("en-xa", ["face"], "2025-01")
