@@ -21,6 +21,7 @@ from appliance.pipeline.workflows.checkin import CheckinWorkflow
 from appliance.pipeline.workflows.engine import Command, Workflow
 from appliance.pipeline.workflows.home import HomeWorkflow
 from appliance.pipeline.workflows.operator import OperatorWorkflow
+from appliance.pipeline.workflows.speech_keys import speech_for
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,7 @@ class Kiosk:
                         "steps": 0,
                         "timeout_s": 2.0,
                         "data": {"kind": "not_available", "detail": "internal", "can_retry": False},
+                        "speech": speech_for("error", {"kind": "not_available"}),
                     }
                 )
                 with contextlib.suppress(TimeoutError):
