@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "appliance.hub.cli",
     "appliance.update.cli",
     "appliance.benchcli",
+    "appliance.kiosk_ui.audio_cli",  # `appliance ui audio-pack|languages`
 ]
 
 log = logging.getLogger("appliance.cli")

@@ -201,6 +201,11 @@ class UiConfig:
     operator_pin_hash: str = ""  # scrypt hash; "" = the one `appliance provision` wrote
     pin_max_attempts: int = 5  # wrong PINs in a row before a lockout
     pin_lockout_s: float = 300.0
+    # spoken guidance, languages and help offers (docs/audio-pack.md, README "Voice, ...")
+    voice: bool = False  # speak each new screen (eSpeak NG or the language's audio pack)
+    volume: float = 0.8  # starting volume 0..1 (the citizen can change it on screen)
+    help_after_s: float = 15.0  # guidance repeating without progress: offer staff / skip finger
+    packs_dir: str = ""  # language and audio packs; "" = appliance/kiosk_ui/packs
 
 
 @dataclass

@@ -78,6 +78,7 @@ PKGS=(
 if [ "$KIOSK" = 1 ]; then
   # cage (bookworm) exits unless it can start Xwayland, even for a Wayland-only browser.
   PKGS+=(cage xwayland chromium fonts-dejavu-core libgl1-mesa-dri libegl-mesa0)
+  PKGS+=(espeak-ng alsa-utils)  # spoken guidance: eSpeak NG renders, Chromium plays via ALSA
 fi
 
 ROOTFS=$WORK/rootfs

@@ -12,6 +12,7 @@ debs=(python3-venv python3-dev gcc libpcsclite-dev pcscd libzbar0)
 if [ "$what" = test ]; then
   debs+=(vsmartcard-vpcd chromium fonts-dejavu-core systemd postgresql)
   debs+=(rauc squashfs-tools)  # tests build and check real signed RAUC bundles
+  debs+=(espeak-ng)  # spoken guidance: every speech key is rendered (tests/test_ui_voice_keys.py)
 fi
 missing=()
 for p in "${debs[@]}"; do

@@ -27,9 +27,10 @@ from aiohttp import WSMsgType, web
 
 from appliance import __version__
 from appliance.errors import ConfigError
+from appliance.kiosk_ui import voice_routes
 from appliance.kiosk_ui.access import KioskAccess
 from appliance.kiosk_ui.sim_controls import SimControls
-from appliance.kiosk_ui.texts import I18N_DIR, LANGUAGES, check_ui_texts
+from appliance.kiosk_ui.texts import check_ui_texts
 from appliance.pipeline.workflows.kiosk import Kiosk
 from appliance.pipeline.workflows.service_adapters import ServiceAdapters
 
@@ -56,6 +57,7 @@ TIMEOUT_KEYS = (
     "operator_idle_s",
     "help_signal_s",
     "pin_lockout_s",
+    "help_after_s",
 )
 
 
@@ -64,6 +66,8 @@ def check_ui_config(ui: Any) -> None:
     for key in TIMEOUT_KEYS:
         if getattr(ui, key) <= 0:
             raise ConfigError("must be more than 0", key=f"ui.{key}")
+    if not 0.0 <= ui.volume <= 1.0:
+        raise ConfigError("must be between 0 and 1", key="ui.volume")
     if ui.pin_max_attempts < 1:
         raise ConfigError("must be at least 1", key="ui.pin_max_attempts")
     from appliance.pipeline.finger_capture import check_sequence
@@ -144,6 +148,7 @@ class UiServer:
         app.router.add_get("/qr.svg", self.qr_svg)
         app.router.add_get("/i18n/{lang}.json", self.i18n)
         app.router.add_static("/static", STATIC_DIR, append_version=False)
+        voice_routes.install(self, app)  # /speech, language packs, voice settings in hello
         app[KIOSK] = self.kiosk
         self.service.components.append(self.run)
         self.service.extra_health["ui"] = self.health
@@ -195,10 +200,11 @@ class UiServer:
         )
 
     async def i18n(self, request: web.Request) -> web.Response:
-        lang = request.match_info["lang"]
-        if lang not in LANGUAGES:
-            raise web.HTTPNotFound()
-        return web.FileResponse(I18N_DIR / f"{lang}.json", headers={"Cache-Control": "no-cache"})
+        try:  # built-in or a language pack, Vietnamese key by key where a pack has no text
+            body = voice_routes.table(request.match_info["lang"])
+        except ValueError:
+            raise web.HTTPNotFound() from None
+        return web.json_response(body, headers={"Cache-Control": "no-cache"})
 
     async def qr_svg(self, request: web.Request) -> web.Response:
         self.access.check(request)

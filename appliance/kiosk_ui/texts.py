@@ -19,10 +19,16 @@ I18N_DIR = Path(__file__).resolve().parent / "i18n"
 LANGUAGES = ("vi", "en")
 
 
-@functools.cache
 def table(lang: str) -> dict[str, str]:
-    if lang not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r}")
+    if lang not in LANGUAGES:  # a language pack (Vietnamese where it has no text), else ValueError
+        from appliance.kiosk_ui.languages import current
+
+        return current().table(lang)
+    return _builtin(lang)
+
+
+@functools.cache
+def _builtin(lang: str) -> dict[str, str]:
     with (I18N_DIR / f"{lang}.json").open(encoding="utf-8") as fh:
         return json.load(fh)
 

@@ -20,6 +20,8 @@
     helpTimer: 0,
   };
   const $ = (id) => document.getElementById(id);
+  // voice.js and pictograms.js listen to these (kiosk:hello|render|live|lang|choose-lang)
+  const emit = (name) => document.dispatchEvent(new CustomEvent(`kiosk:${name}`));
 
   // --- tiny DOM helpers (text always goes in as text, never as HTML) ---------------------------
 
@@ -109,8 +111,9 @@
     switch (m.type) {
       case "hello":
         S.hello = m;
-        await Promise.all([loadTable("vi"), loadTable("en")]);
+        await Promise.all([loadTable("vi"), loadTable("en"), loadTable(m.lang)]);
         setLang(m.lang);
+        emit("hello");
         showReconnecting(false);
         setupDemo();
         showUpdating(!!m.updating);
@@ -128,8 +131,10 @@
         render();
         break;
       case "lang":
+        await loadTable(m.lang);
         setLang(m.lang);
         render();
+        emit("lang");
         setupDemo();
         break;
       case "help":
@@ -138,6 +143,7 @@
       case "progress":
       case "guidance":
       case "finger":
+      case "help_offer":
         if (S.view && m.seq === S.view.seq) {
           S.live[m.type] = m;
           liveUpdate();
@@ -222,13 +228,16 @@
   // An action: { label, cmd, args, primary, onClick, disabled }.
 
   const guidanceText = (kind, code) => {
+    const own = (S.tables[S.lang] || {})[`guidance.${kind}.${code}`]; // language packs too
+    if (own) return own;
     const table = (S.hello && S.hello.guidance && S.hello.guidance[kind]) || {};
     const entry = table[code];
     return entry ? entry[S.lang] || entry.vi : null;
   };
 
   function progressBar(id) {
-    return el("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100" },
+    return el("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
+      "aria-label": t("progress.label") },
       el("div", { id }));
   }
 
@@ -802,6 +811,7 @@
       $("finger-progress-wrap").hidden = f.phase !== "capturing";
       if (typeof f.progress === "number") setBar("finger-progress", f.progress);
     }
+    emit("live");
   }
 
   // --- chrome ---------------------------------------------------------------------------------
@@ -863,6 +873,7 @@
     S.countdown = Boolean(out.countdown);
     liveUpdate();
     tick();
+    emit("render");
   }
 
   // Countdowns, "are you still there?", and the sent-button lock.
@@ -942,9 +953,11 @@
   }
 
   $("demo-toggle").addEventListener("click", () => { $("demo-panel").hidden = !$("demo-panel").hidden; });
-  $("lang-btn").addEventListener("click", () => globalCommand("lang", { lang: S.lang === "vi" ? "en" : "vi" }));
+  $("lang-btn").addEventListener("click", () => (((S.hello || {}).languages || []).length > 2 ? emit("choose-lang")
+    : globalCommand("lang", { lang: S.lang === "vi" ? "en" : "vi" })));
   $("help-btn").addEventListener("click", () => globalCommand("help"));
   $("overlay-ok").addEventListener("click", () => { $("overlay").hidden = true; });
 
+  window.KioskUI = { state: S, t, command, globalCommand }; // for voice.js, pictograms.js
   connect();
 })();

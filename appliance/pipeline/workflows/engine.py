@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from appliance.errors import ApplianceError
+from appliance.pipeline.workflows.speech_keys import speech_for
 from appliance.store.heartbeat import count_outcome
 
 log = logging.getLogger(__name__)
@@ -232,6 +233,7 @@ class Workflow:
                 "timeout_s": self.limit(self.state),
                 "touch_resets": spec.resets_on_touch,
                 "data": data,
+                "speech": speech_for(spec.screen, data),  # what the voice says (speech_keys.py)
             }
         )
 

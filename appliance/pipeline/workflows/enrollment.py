@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from appliance.pipeline.workflows.adapters import Consent, Enrollment, FingerResult
 from appliance.pipeline.workflows.engine import END, ERROR, State, StepError, Workflow
+from appliance.pipeline.workflows.help_offer import SKIPPED, capture_with_offer
 
 FACE = "face"
 FINGERPRINTS = "fingerprints"
@@ -94,8 +95,8 @@ class EnrollmentWorkflow(Workflow):
 
     async def on_face(self) -> str:
         self.show(preview=True)
-        self.session["portrait"] = await self.adapters.capture_face(
-            lambda d: self.ui.update("guidance", d)
+        self.session["portrait"] = await capture_with_offer(  # help offer: help_offer.py
+            self, self.adapters.capture_face, "face", "guidance"
         )
         self.ui.update("guidance", {"verdict": "pass", "captured": True, "progress": 1.0})
         await asyncio.sleep(self.cfg.confirm_s)  # "photo taken": the citizen sees it worked
@@ -109,9 +110,15 @@ class EnrollmentWorkflow(Workflow):
     async def on_finger(self) -> str:
         view = self._finger_view()
         self.show(**view)
-        result = await self.adapters.capture_finger(
-            view["finger"], lambda d: self.ui.update("finger", d)
+        result = await capture_with_offer(  # help offer, "skip this finger": help_offer.py
+            self,
+            lambda u: self.adapters.capture_finger(view["finger"], u),
+            "finger",
+            "finger",
+            skip=True,
         )
+        if result is SKIPPED:  # recorded as an exception, as the enrolment officer would
+            return self._next_finger(FingerResult(view["finger"], None, None, "unavailable"))
         if result.verdict != "pass":
             self.session["failed_finger"] = result
             return "finger_failed"

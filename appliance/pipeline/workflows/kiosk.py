@@ -21,6 +21,7 @@ from appliance.pipeline.workflows.checkin import CheckinWorkflow
 from appliance.pipeline.workflows.engine import Command, Workflow
 from appliance.pipeline.workflows.home import HomeWorkflow
 from appliance.pipeline.workflows.operator import OperatorWorkflow
+from appliance.pipeline.workflows.speech_keys import speech_for
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Kiosk:
         self.dropped_commands = 0
         self._children: list[asyncio.Task] = []
         self.updating = False  # a system update holds the kiosk: new sessions are refused
+        self.languages: tuple[str, ...] = LANGUAGES  # plus language packs (kiosk_ui/languages.py)
 
     # --- the Ui protocol (what workflows call) -------------------------------------------------
 
@@ -128,7 +130,7 @@ class Kiosk:
                 "type": "hello",
                 "mode": self.mode,
                 "lang": self.lang,
-                "languages": list(LANGUAGES),
+                "languages": list(self.languages),
                 "updating": self.updating,
                 **(self.extra_hello() if callable(self.extra_hello) else self.extra_hello),
             }
@@ -149,7 +151,7 @@ class Kiosk:
         if name == "touch":
             return
         if name == "lang":
-            if args.get("lang") in LANGUAGES:
+            if args.get("lang") in self.languages:
                 self.lang = args["lang"]
                 self._broadcast({"type": "lang", "lang": self.lang})
             return
@@ -230,6 +232,7 @@ class Kiosk:
                         "steps": 0,
                         "timeout_s": 2.0,
                         "data": {"kind": "not_available", "detail": "internal", "can_retry": False},
+                        "speech": speech_for("error", {"kind": "not_available"}),
                     }
                 )
                 with contextlib.suppress(TimeoutError):

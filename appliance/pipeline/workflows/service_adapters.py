@@ -320,6 +320,7 @@ class ServiceAdapters:
 
     async def _capture_face(self, camera: Any, update: Update) -> FaceResult:
         from appliance.pipeline.face_capture import LiveFaceCapture
+        from appliance.pipeline.face_hints import face_direction
         from appliance.pipeline.face_quality import FaceQuality
 
         loop = asyncio.get_running_loop()
@@ -335,6 +336,7 @@ class ServiceAdapters:
                 "verdict": a.verdict,
                 "reasons": list(a.reasons),
                 "progress": round(min(1.0, streak / needed), 3),
+                "direction": face_direction(a),  # off_center: which way (pictogram, voice)
             }
             loop.call_soon_threadsafe(update, msg)
 
