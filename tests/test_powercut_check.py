@@ -147,3 +147,14 @@ def test_a_damaged_database_is_caught(run, tmp_path):
     db.write_bytes(bytes(data))
     failures = _check(run, state, export)["failures"]
     assert any("integrity_check" in f or "database unreadable" in f for f in failures)
+
+
+def test_the_scripts_parse():
+    sh = shutil.which("dash") or shutil.which("sh")
+    for cmd in (
+        ["bash", "-n", str(REPO / "image-build/powercut.sh")],
+        [sh, "-n", str(POWERCUT / "init")],
+    ):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    assert (POWERCUT / "init").stat().st_mode & 0o111
