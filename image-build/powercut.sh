@@ -23,6 +23,8 @@
 # (the cut, seconds after the writer is ready: 0.5 / 15), POWERCUT_EARLY_S (3), POWERCUT_SEED,
 # POWERCUT_CACHE (none; or writethrough), POWERCUT_SMP (2), POWERCUT_EXPORT_EVERY (5),
 # BOOT_TIMEOUT (per cycle until the writer is ready, 300 s), KEEP_WORK=1 (keep work/powercut).
+# POWERCUT_SYNCHRONOUS=NORMAL tests the test: the store's commits are then not fsync'd, and the
+# run must FAIL (receipts reported but lost); the store's own setting is FULL.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -37,6 +39,7 @@ SEED=${POWERCUT_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 CACHE=${POWERCUT_CACHE:-none}
 SMP=${POWERCUT_SMP:-2}
 EXPORT_EVERY=${POWERCUT_EXPORT_EVERY:-5}
+SYNCHRONOUS=${POWERCUT_SYNCHRONOUS:-FULL}
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
 DATA_MB=512
 PY=$REPO/.venv/bin/python
@@ -83,7 +86,7 @@ mcopy -n -i "$FAT" "::/$KERNEL" "::/$INITRD" "$TW/boot/"
 cp "$HERE/powercut/init" "$HERE/powercut/writer.py" "$TW/office/office_x25519.pub" "$TW/boot/"
 "$PY" "$HERE/powercut/initrd.py" "$TW/boot/$INITRD" "$TW/initrd.img" \
   "$TW/boot/init" "$TW/boot/writer.py" "$TW/boot/office_x25519.pub"
-log "kernel $KERNEL, initrd $INITRD + powercut/; $CYCLES cycles, seed $SEED, cache=$CACHE, -smp $SMP"
+log "kernel $KERNEL, initrd $INITRD + powercut/; $CYCLES cycles, seed $SEED, cache=$CACHE, -smp $SMP, synchronous=$SYNCHRONOUS"
 RANDOM=$SEED
 rand_between() { awk -v a="$1" -v b="$2" -v r="$RANDOM" 'BEGIN { printf "%.2f", a + (b - a) * r / 32767 }'; }
 
@@ -94,7 +97,7 @@ wait_line() { # wait_line CONSOLE PATTERN TIMEOUT: 0 once the console shows PATT
       tail -30 "$1" >&2
       die "QEMU ended before '$2' appeared"
     fi
-    if grep -aq 'PC error' "$1"; then grep -a 'PC error' "$1" >&2; die "the writer failed"; fi
+    if grep -aq 'PC error' "$1" 2>/dev/null; then grep -a 'PC error' "$1" >&2; die "the writer failed"; fi
     [ $(( SECONDS - start )) -lt "$3" ] || { tail -30 "$1" >&2; die "no '$2' within $3 s"; }
     sleep 0.1
   done
@@ -116,7 +119,7 @@ for (( i = 1; i <= CYCLES; i++ )); do
   CONSOLE=$TW/disk-$gen/console-$i.log
   qemu-system-aarch64 -M virt -cpu cortex-a72 -smp "$SMP" -m 512 -nodefaults -display none \
     -no-reboot -kernel "$TW/boot/$KERNEL" -initrd "$TW/initrd.img" \
-    -append "console=ttyAMA0 rdinit=/powercut/init quiet panic=-1 powercut.export_every=$EXPORT_EVERY" \
+    -append "console=ttyAMA0 rdinit=/powercut/init quiet panic=-1 powercut.export_every=$EXPORT_EVERY powercut.synchronous=$SYNCHRONOUS" \
     -drive if=none,id=root,file="$TW/card.img",format=raw,readonly=on \
     -device virtio-blk-device,drive=root,serial=pcroot \
     -drive if=none,id=data,file="$TW/data.img",format=raw,cache="$CACHE" \
@@ -131,6 +134,7 @@ for (( i = 1; i <= CYCLES; i++ )); do
     delay=$(rand_between "$MIN_S" "$MAX_S"); what="the writer ready"
   fi
   t_ready=$(now)
+  boot_s=$(elapsed "$c0" "$t_ready")
   sleep "$delay"
   kill -KILL "$QPID"
   wait "$QPID" 2>/dev/null || true
@@ -146,9 +150,10 @@ for (( i = 1; i <= CYCLES; i++ )); do
     die "cycle $i: e2fsck -fn found errors after the journal replay"
   fi
   rm -rf "$TW/copy"
-  mkdir -p "$TW/copy/state" "$TW/copy/export"
+  mkdir -p "$TW/copy"   # rdump makes copy/state and copy/export (when they exist on the disk)
   debugfs -R "rdump /appliance/state $TW/copy" "$TW/check.img" >/dev/null 2>&1 || true
   debugfs -R "rdump /export $TW/copy" "$TW/check.img" >/dev/null 2>&1 || true
+  mkdir -p "$TW/copy/state" "$TW/copy/export"
   if ! result=$("$PY" "$HERE/powercut/check.py" --state "$TW/copy/state" --export "$TW/copy/export" \
       --office-key "$TW/office/office_x25519.pem" "$TW/disk-$gen"/console-*.log); then
     echo "$result" >&2
@@ -157,7 +162,7 @@ for (( i = 1; i <= CYCLES; i++ )); do
   promised=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1]).get("promised", 0))' "$result")
   ct=$(elapsed "$c0" "$(now)")
   cycle_times+=("$ct")
-  log "cycle $i/$CYCLES (disk $gen): cut $delay s after $what; $saved receipts this boot, $promised on this disk, all there; fsck clean; cycle ${ct} s"
+  log "cycle $i/$CYCLES (disk $gen): boot ${boot_s} s, cut $delay s after $what; $saved receipts this boot, $promised on this disk, all there; fsck clean; cycle ${ct} s"
 done
 "$PY" - "$TW/summary.json" "$SEED" "$CACHE" "$total_saved" "${cycle_times[@]}" <<'PY'
 import json, platform, statistics, sys

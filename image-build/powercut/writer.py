@@ -2,7 +2,10 @@
 
 Run by ``init`` inside the guest with the image's own Python and appliance package::
 
-    writer.py STATE_DIR EXPORT_DIR OFFICE_PUB EXPORT_EVERY
+    writer.py STATE_DIR EXPORT_DIR OFFICE_PUB EXPORT_EVERY [SYNCHRONOUS]
+
+SYNCHRONOUS is the store's own default, FULL, unless the harness is being tested:
+``POWERCUT_SYNCHRONOUS=NORMAL`` (commits not fsync'd) must make the power-cut test fail.
 
 Per citizen, as the enrollment workflow does (``service_adapters._save``): a consent record, then
 ``Store.save_capture`` with the identity, a portrait and two fingerprints of the usual sizes. Every
@@ -30,13 +33,14 @@ def say(line: str) -> None:
 
 def main() -> None:
     state_dir, export_dir, office_pub, every = sys.argv[1:5]
+    synchronous = sys.argv[5] if len(sys.argv) > 5 else "FULL"
     export_every = max(1, int(every))
     from appliance.citizen import TEST_CITIZEN
     from appliance.store import Store, export_bundles
     from appliance.store.testing import CONSENT_HASH, sample_images
 
     say("opening")
-    store = Store.open(state_dir, office_public_key=office_pub)
+    store = Store.open(state_dir, office_public_key=office_pub, synchronous=synchronous)
     say(f"ready {store.device_key.key_id} {store.schema_version}")
     saved = 0
     while True:
