@@ -57,7 +57,7 @@ for tool in qemu-system-aarch64 e2fsck debugfs mkfs.ext4 mcopy sfdisk; do
 done
 IMG_SRC=${1:-$(ls -t "$OUT"/*.img.xz "$OUT"/*.img 2>/dev/null | head -1 || true)}
 [ -n "$IMG_SRC" ] && [ -f "$IMG_SRC" ] || die "no image: run 'make image' first"
-case "$CACHE" in none|writethrough|directsync) ;; *) die "POWERCUT_CACHE=$CACHE: the cut must lose nothing the guest was told is written (none, writethrough, directsync)" ;; esac
+case "$CACHE" in none|writethrough|directsync) ;; *) die "POWERCUT_CACHE=$CACHE: use none, writethrough or directsync (a completed write must be in the disk file)" ;; esac
 
 QPID=""
 cleanup() {
