@@ -5,7 +5,7 @@ PORT ?= 8080
 HUB_PORT ?= 8090
 FUZZ_S ?= 600
 
-.PHONY: demo test setup setup-test lint format hardware-test fuzz image image-test bundle update-test clean
+.PHONY: demo test setup setup-test lint format hardware-test fuzz image image-test bundle update-test powercut clean
 
 # The sim kiosk on 127.0.0.1:$(PORT) and, beside it, a local office hub on 127.0.0.1:$(HUB_PORT).
 demo: setup
@@ -49,6 +49,12 @@ bundle:
 # A/B update under QEMU (GRUB on AAVMF): install, trial boot, rollback, refusals, power cut.
 update-test:
 	image-build/update-test.sh
+
+# Real power cuts under QEMU (the image's kernel, the store writing to a cache=none disk, QEMU
+# killed at random moments), POWERCUT_CYCLES of them, after `make image`: docs/powercut.md.
+POWERCUT_CYCLES ?= 30
+powercut: setup-test
+	POWERCUT_CYCLES=$(POWERCUT_CYCLES) image-build/powercut.sh
 
 clean:
 	rm -rf .state .pytest_cache test-artifacts
