@@ -174,6 +174,9 @@ class FakeAdapters:
     def pin_configured(self) -> bool:
         return self.configured
 
+    def save_problem(self) -> str | None:
+        return None  # the tests of issue #17 replace it: a kiosk that cannot save
+
     def indicate(self, what: str) -> None:
         self.indicated.append(what)
 

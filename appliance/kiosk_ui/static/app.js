@@ -248,19 +248,23 @@
   }
 
   const SCREENS = {
-    home: () => ({
+    home: (d) => ({
       body: [
         el("h1", { text: t("home.title") }),
         el("p", { class: "lead", text: t("home.subtitle") }),
         el("div", { class: "choices" },
-          el("button", { type: "button", class: "choice", "data-cmd": "start", "data-flow": "enrollment",
-            onclick: () => command("start", { flow: "enrollment" }) },
-            art(ART.enroll), el("span", { text: t("home.enrollment") }),
-            el("span", { class: "hint", text: t("home.enrollment.hint") })),
+          (d.flows || ["enrollment", "verification"]).includes("enrollment")
+            ? el("button", { type: "button", class: "choice", "data-cmd": "start", "data-flow": "enrollment",
+              onclick: () => command("start", { flow: "enrollment" }) },
+              art(ART.enroll), el("span", { text: t("home.enrollment") }),
+              el("span", { class: "hint", text: t("home.enrollment.hint") })) : null,
           el("button", { type: "button", class: "choice", "data-cmd": "start", "data-flow": "verification",
             onclick: () => command("start", { flow: "verification" }) },
             art(ART.verify), el("span", { text: t("home.verification") }),
             el("span", { class: "hint", text: t("home.verification.hint") }))),
+        // issue #17: a kiosk that cannot save says so before anyone starts
+        d.enroll_blocked ? el("div", { class: "alert bad", id: "enroll-blocked",
+          text: t("home.enroll_blocked", { code: staffCode(d.enroll_blocked) }) }) : null,
       ],
       actions: [],
       noCancel: true,
@@ -568,12 +572,15 @@
       noCancel: true,
     }),
 
-    "op.menu": () => ({
+    "op.menu": (d) => ({
       body: [
         el("h1", { text: t("op.menu.title") }),
+        d.capture_blocked ? el("div", { class: "alert bad", id: "capture-blocked",
+          text: t("op.menu.capture_blocked", { code: staffCode(d.capture_blocked) }) }) : null,
         el("div", { class: "choices vertical" },
-          el("button", { type: "button", class: "choice", "data-cmd": "new_capture", onclick: () => command("new_capture") },
-            art(ART.enroll), el("span", { text: t("op.menu.new_capture") })),
+          d.capture_blocked ? null
+            : el("button", { type: "button", class: "choice", "data-cmd": "new_capture", onclick: () => command("new_capture") },
+              art(ART.enroll), el("span", { text: t("op.menu.new_capture") })),
           el("button", { type: "button", class: "choice", "data-cmd": "records", onclick: () => command("records") },
             el("span", { text: t("op.menu.records") })),
           el("button", { type: "button", class: "choice", "data-cmd": "withdraw", onclick: () => command("withdraw") },
@@ -616,7 +623,7 @@
             el("div", { class: "grow col" },
               el("h1", { id: "error-title", "data-kind": d.kind, text: t(`error.title.${d.kind}`) }),
               el("p", { class: "lead", text: t(`error.body.${d.kind}`, { device }) }),
-              d.detail ? el("p", { class: "muted", text: t("error.detail", { code: d.detail }) }) : null)),
+              d.detail ? el("p", { class: "muted", id: "error-detail", text: t("error.detail", { code: staffCode(d.detail) }) }) : null)),
         ],
         actions: [
           { label: t("error.call_staff"), onClick: () => globalCommand("help"), id: "error-help" },
@@ -640,6 +647,11 @@
     });
     img.src = `/camera.mjpg?seq=${seq}`;
     return img;
+  }
+
+  // A code for staff, written as staff read it aloud on the phone: "BAC-FAILED", not "bac_failed".
+  function staffCode(code) {
+    return String(code).replace(/[_\s]+/g, "-").toUpperCase();
   }
 
   function formatDate(iso) {
@@ -840,7 +852,7 @@
 
     const problem = S.hello.setup_problem;
     if (problem && ["home", "gate.ready", "op.login"].includes(v.screen)) {
-      out.body.push(el("div", { class: "alert bad", id: "setup-problem", text: t("setup.problem", { code: problem.code }) }));
+      out.body.push(el("div", { class: "alert bad", id: "setup-problem", text: t("setup.problem", { code: staffCode(problem.code) }) }));
     }
     const main = $("main");
     main.className = `main${out.center ? " center" : ""}${out.middle ? " middle" : ""}`;

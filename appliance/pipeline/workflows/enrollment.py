@@ -99,8 +99,11 @@ class EnrollmentWorkflow(Workflow):
         )
         self.ui.update("guidance", {"verdict": "pass", "captured": True, "progress": 1.0})
         await asyncio.sleep(self.cfg.confirm_s)  # "photo taken": the citizen sees it worked
+        return "finger" if self._fingers_left() else "review"  # a retake keeps the prints
+
+    def _fingers_left(self) -> bool:
         agreed = self.session["consent"].purposes
-        return "finger" if FINGERPRINTS in agreed and self.cfg.fingers else "review"
+        return FINGERPRINTS in agreed and len(self.session["fingers"]) < len(self.cfg.fingers)
 
     def _finger_view(self) -> dict[str, Any]:
         done = len(self.session["fingers"])

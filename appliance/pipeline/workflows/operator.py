@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from appliance.pipeline.workflows.engine import END, ERROR, State, Workflow
 from appliance.pipeline.workflows.enrollment import EnrollmentWorkflow
+from appliance.pipeline.workflows.home import save_problem
 from appliance.pipeline.workflows.lockout import PinLockout
 
 
@@ -83,8 +84,10 @@ class OperatorWorkflow(Workflow):
             return "menu"
 
     async def on_menu(self) -> str:
-        self.show()
-        cmd = await self.ui.command("new_capture", "records", "withdraw", "logout")
+        blocked = save_problem(self.adapters)
+        self.show(capture_blocked=blocked)
+        names = ("records", "withdraw", "logout") + (() if blocked else ("new_capture",))
+        cmd = await self.ui.command(*names)
         if cmd.name == "logout":
             self.outcome = "logged_out"
             return END

@@ -404,6 +404,15 @@ class ServiceAdapters:
         version = self.cfg.ui.consent_version
         return ConsentText(version, language, consent_hash(language, purposes, version))
 
+    def save_problem(self) -> str | None:
+        """Why no capture can be saved here (checked before a citizen starts), or None."""
+        store = self.store()
+        if store is None:
+            return "store"
+        if not getattr(store, "sealing_available", True):
+            return "office_key_missing"  # nothing may be stored unsealed
+        return None
+
     async def save_enrollment(self, enrollment: Enrollment) -> str:
         store = self.store()
         if store is None:
