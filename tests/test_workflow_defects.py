@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from test_workflow_fakes import Driver, fast_cfg
-
-from appliance.pipeline.workflows.enrollment import EnrollmentWorkflow
+from test_workflow_fakes import Driver
 
 
 async def _enroll_to_consent(d: Driver) -> None:

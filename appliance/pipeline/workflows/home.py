@@ -12,6 +12,7 @@ from appliance.pipeline.workflows.engine import ERROR, State, Workflow
 from appliance.pipeline.workflows.enrollment import EnrollmentWorkflow
 from appliance.pipeline.workflows.verification import VerificationWorkflow
 
+
 def save_problem(adapters: object) -> str | None:
     """Why captures cannot be saved on this kiosk (``office_key_missing``, ``store``), or None."""
     fn = getattr(adapters, "save_problem", None)
