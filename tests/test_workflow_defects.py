@@ -98,3 +98,75 @@ def test_2_doctor_says_a_commune_kiosk_without_the_office_key_cannot_save(tmp_pa
         capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
     assert json.loads(proc.stdout)["saving"]["ok"] is True  # the sim's demo key
+
+
+# --- 4. devices unplugged in the middle of a step --------------------------------------------
+
+
+def _video(path, frames: int = 6):
+    import cv2
+    import numpy as np
+
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(frames):
+        out.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    out.release()
+    return path
+
+
+def test_4_camera_unplugged_while_a_video_plays_is_device_unavailable_not_a_crash(tmp_path):
+    import threading
+
+    import pytest
+
+    from appliance.config import CameraConfig
+    from appliance.errors import DeviceUnavailable
+    from appliance.hal.sim_camera import SimCamera
+
+    cam = SimCamera(
+        CameraConfig(backend="sim", sim_source=str(_video(tmp_path / "v.avi")), fps=2.0)
+    )
+    cam.open()
+    assert cam.read().shape == (480, 640, 3)  # the next read waits half a second for its turn
+    threading.Timer(0.1, cam.close).start()  # the device manager closes it: unplugged
+    with pytest.raises(DeviceUnavailable):
+        cam.read()
+
+
+async def test_4_a_fingerprint_sensor_unplugged_while_waiting_for_a_finger_is_noticed():
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    import pytest
+
+    from appliance.errors import DeviceUnavailable
+    from appliance.pipeline.workflows.service_adapters import GatedSensor
+
+    sensor = SimpleNamespace(is_open=True, wait_finger=lambda timeout: True)
+    gated = GatedSensor(sensor, threading.Event(), threading.Event())  # the demo's finger gate
+
+    def unplug() -> None:
+        sensor.is_open = False  # what DeviceManager._mark_down does (device.close())
+
+    threading.Timer(0.2, unplug).start()
+    t0 = time.monotonic()
+    with pytest.raises(DeviceUnavailable):
+        gated.wait_finger(10.0)
+    assert time.monotonic() - t0 < 2.0
+
+
+def test_4_the_sim_sensor_closed_during_its_wait_says_it_is_gone():
+    import threading
+
+    import pytest
+
+    from appliance.config import FingerprintConfig
+    from appliance.errors import DeviceUnavailable
+    from appliance.hal.sim_fingerprint import SimFingerprint
+
+    sensor = SimFingerprint(FingerprintConfig(backend="sim", sim_finger_delay_s=1.0))
+    sensor.open()
+    threading.Timer(0.1, sensor.close).start()
+    with pytest.raises(DeviceUnavailable):
+        sensor.wait_finger(5.0)

@@ -139,6 +139,8 @@ class GatedSensor:
             while not self.gate.wait(0.1):
                 if self.cancel.is_set() or time.monotonic() >= deadline:
                     return False
+                if not getattr(self.sensor, "is_open", True):  # unplugged while we wait
+                    raise DeviceUnavailable("fingerprint sensor was unplugged")
             self.gate.clear()
             timeout = max(0.1, deadline - time.monotonic())
         if self.cancel.is_set():
