@@ -541,6 +541,7 @@
         el("h1", { text: t("gate.ready.title") }),
         el("p", { class: "lead", text: t("gate.ready.body") }),
         el("p", { class: "gate-count", id: "gate-count", text: t("gate.count", { n: d.count }) }),
+        clockMark(d.clock),
       ],
       actions: [],
       noCancel: true,
@@ -558,6 +559,7 @@
           : null,
         d.masked_id ? el("div", { class: "mono big", id: "gate-masked", text: d.masked_id }) : null,
         el("div", { class: "gate-count", text: t("gate.count", { n: d.count }) }),
+        clockMark(d.clock),
       ],
       actions: [],
       noCancel: true,
@@ -647,6 +649,13 @@
     });
     img.src = `/camera.mjpg?seq=${seq}`;
     return img;
+  }
+
+  // For the gate attendant: expiry is judged against the time floor, not a synchronised clock.
+  function clockMark(clock) {
+    if (!clock || clock.synced) return null;
+    return el("div", { class: "clock-mark", id: "clock-unsynced",
+      text: `⏱ ${t("gate.clock_unsynced", { date: formatDate(clock.floor) })}` });
   }
 
   // A code for staff, written as staff read it aloud on the phone: "BAC-FAILED", not "bac_failed".

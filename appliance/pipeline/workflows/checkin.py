@@ -7,7 +7,7 @@ reason, the day's count, and no personal data beyond the masked ID.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from appliance.pipeline.workflows.engine import END, ERROR, State, Workflow
 
@@ -20,6 +20,11 @@ class CheckinWorkflow(Workflow):
         "result": State("gate.result", "gate_result_s", "ready", ("result",), False),
         ERROR: State("error", "message_s", END),
     }
+
+    def show(self, **data: Any) -> None:
+        # the attendant sees when expiry is judged against the time floor, not the clock
+        fn = getattr(self.adapters, "clock_status", None)
+        super().show(**data, clock=fn() if callable(fn) else None)
 
     async def on_ready(self) -> str:
         self.show(count=self.adapters.gate_count())

@@ -54,6 +54,7 @@ from appliance.pipeline.workflows.face_check import verify_face
 from appliance.pipeline.workflows.lockout import LOCKOUT_FILE
 from appliance.pipeline.workflows.pin import operator_pin_hash, verify_pin
 from appliance.store.consent import withdraw_by_receipt
+from appliance.timefloor import time_floor
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +265,12 @@ class ServiceAdapters:
             qr = parse_qr(payload, today=None if synced else FAR_FUTURE)
         except QrError as exc:
             raise StepError("invalid_qr", exc.message, detail=exc.code) from exc
+        floor = time_floor(self.cfg.state_dir)
+        if synced:
+            floor.note_clock(date.today())
+            expired: bool | None = qr.expired
+        else:  # without a trusted date: expired only when before the time floor, else no claim
+            expired = True if qr.expiry_date and qr.expiry_date < floor.floor() else None
         record = qr.to_dict()
         record.pop("ok", None)
         iso = lambda d: d.isoformat() if d else None  # noqa: E731
@@ -275,7 +282,7 @@ class ServiceAdapters:
             date_of_birth=iso(qr.date_of_birth),
             sex=qr.sex,
             expiry_date=iso(qr.expiry_date),
-            expired=qr.expired if synced else None,  # without a trusted date, no claim
+            expired=expired,
             bac=(qr.bac.document_number, qr.bac.date_of_birth, qr.bac.date_of_expiry)
             if qr.bac
             else None,
@@ -454,6 +461,10 @@ class ServiceAdapters:
         event = await self._gate_events.get()
         d = event.decision
         return GateResult(d.admitted, d.decision, d.reason, d.masked_id, event.count_today)
+
+    def clock_status(self) -> dict[str, Any]:
+        """Is the clock synchronised, and the time floor expiry is judged by without it."""
+        return time_floor(self.cfg.state_dir).status()
 
     def gate_count(self) -> int:
         return int(self.gate.admitted_today()) if self.gate is not None else 0
