@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from test_workflow_fakes import Driver
 
@@ -170,3 +171,75 @@ def test_4_the_sim_sensor_closed_during_its_wait_says_it_is_gone():
     threading.Timer(0.1, sensor.close).start()
     with pytest.raises(DeviceUnavailable):
         sensor.wait_finger(5.0)
+
+
+# --- 5. verification -------------------------------------------------------------------------
+
+
+async def test_5_the_chip_read_progress_moves_from_the_start_and_never_jumps(monkeypatch):
+    import time
+    from types import SimpleNamespace
+
+    from test_workflow_adapters import FakeDevices
+
+    from appliance.citizen import TEST_QR_PAYLOAD
+    from appliance.config import load_config
+    from appliance.hal.registry import create_device
+    from appliance.pipeline.workflows.service_adapters import ServiceAdapters
+
+    monkeypatch.setenv("APPLIANCE_CARD_READER_SIM_CARD_FAULT", "slow")  # ~0.5 s per exchange
+    cfg = load_config("sim")
+    reader = create_device("card_reader", cfg.device("card_reader"))
+    reader.open()
+    reader.insert()
+    devices = FakeDevices()
+    devices.present["card_reader"] = reader
+    adapters = ServiceAdapters(SimpleNamespace(cfg=cfg, devices=devices))
+    ident = adapters.identify(TEST_QR_PAYLOAD.encode())
+    seen: list[tuple[float, float]] = []
+    t0 = time.monotonic()
+    chip = await adapters.read_chip(ident.bac, lambda v: seen.append((time.monotonic() - t0, v)))
+    assert chip.passive == "verified"
+    assert seen[-1][1] == 1.0  # done: the result screen replaces the bar at once
+    seen = seen[:-1]
+    values = [v for _, v in seen]
+    assert values == sorted(values)  # never backwards
+    first = next(t for t, v in seen if v > 0)
+    assert first < 1.0, seen  # not "0%" for the first seconds (BAC alone takes ~1.5 s here)
+    steps = [b - a for a, b in zip([0.0, *values], values, strict=False)]
+    assert max(steps) <= 0.1, seen  # no 27% -> 90% jump
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(seen)]
+    assert max(gaps) < 0.75, seen  # it keeps moving while the chip answers slowly
+
+
+async def _verify_to_result(d: Driver) -> dict:
+    await d.screen("home")
+    d.send("start", flow="verification")
+    await d.screen("verify.scan")
+    d.adapters.qr.put_nowait(b"GOOD")
+    await d.screen("verify.tap")
+    d.adapters.card.set()
+    return await d.screen("verify.result")
+
+
+async def test_5_taking_the_card_away_clears_the_result_with_the_personal_data():
+    async with Driver() as d:
+        data = await _verify_to_result(d)
+        assert data["fields"]["full_name"] == "NGUYỄN VĂN AN"
+        await asyncio.sleep(0.1)
+        assert d.view["screen"] == "verify.result"  # the card is still on the reader
+        d.adapters.card.clear()  # the citizen takes the card and leaves
+        await d.screen("home", timeout=2.0)
+        assert "NGUYỄN" not in str(d.kiosk.view)
+
+
+async def test_5_a_result_that_is_not_genuine_says_what_to_do_next():
+    async with Driver() as d:
+        d.adapters.chip.passive = "failed"
+        data = await _verify_to_result(d)
+        assert data["auth"]["overall"] == "not_genuine"
+        assert data["next_step"] == "see_officer"
+    async with Driver() as d:
+        d.adapters.chip.passive = "chain_unknown"
+        data = await _verify_to_result(d)
+        assert data["next_step"] == "try_again_or_officer"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import logging
 import threading
 import time
@@ -53,6 +54,7 @@ from appliance.pipeline.workflows.engine import StepError
 from appliance.pipeline.workflows.face_check import verify_face
 from appliance.pipeline.workflows.lockout import LOCKOUT_FILE
 from appliance.pipeline.workflows.pin import operator_pin_hash, verify_pin
+from appliance.pipeline.workflows.progress import TICK_S, SmoothProgress
 from appliance.store.consent import withdraw_by_receipt
 from appliance.timefloor import time_floor
 
@@ -311,11 +313,35 @@ class ServiceAdapters:
     async def read_chip(self, bac: tuple[str, str, str], progress: Progress) -> ChipResult:
         reader = self.device("card_reader")
         loop = asyncio.get_running_loop()
+        smooth = SmoothProgress(progress)  # moves from the start, never leaps (issue #17)
 
         def report(value: float) -> None:
-            loop.call_soon_threadsafe(progress, float(value))
+            loop.call_soon_threadsafe(smooth.report, float(value))
 
-        return await self.call("card_reader", _read_chip, self.cfg, reader, bac, report)
+        def stage_end(value: float) -> None:
+            loop.call_soon_threadsafe(smooth.report, 0.0, float(value))
+
+        async def ticker() -> None:
+            while True:
+                await asyncio.sleep(TICK_S)
+                smooth.tick()
+
+        smooth.report(0.0, READ_STAGES["bac"])
+        ticks = asyncio.create_task(ticker())
+        try:
+            chip = await self.call(
+                "card_reader", _read_chip, self.cfg, reader, bac, report, stage_end
+            )
+        finally:
+            ticks.cancel()
+        smooth.finish()
+        return chip
+
+    async def wait_card_removed(self) -> None:
+        """Return once the card has left the reader (the result screen then clears)."""
+        reader = self.device("card_reader")
+        while await self.call("card_reader", reader.card_present):
+            await asyncio.sleep(POLL_S)
 
     # --- face ---------------------------------------------------------------------------------
 
@@ -545,23 +571,32 @@ def _finger_event(finger: str, ev: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-# Share of the read each stage stands for (DG2, the face image, dominates the radio time).
+# Share of the read each stage stands for: DG2 (the face image) dominates the radio time, but
+# access control and the authentications take real time too (the bar smooths the rest).
 READ_STAGES = {
-    "bac": 0.05,
+    "bac": 0.12,
     "COM": 0.02,
     "SOD": 0.06,
     "DG14": 0.03,
-    "chip_auth": 0.02,
+    "chip_auth": 0.06,
     "DG1": 0.03,
     "DG13": 0.04,
     "DG15": 0.02,
-    "DG2": 0.63,
-    "active_auth": 0.05,
-    "passive_auth": 0.05,
+    "DG2": 0.50,
+    "active_auth": 0.06,
+    "passive_auth": 0.06,
 }
 
 
-def _read_chip(cfg: Any, reader: Any, bac: tuple[str, str, str], report: Progress) -> ChipResult:
+def _read_chip(
+    cfg: Any,
+    reader: Any,
+    bac: tuple[str, str, str],
+    report: Progress,
+    stage_end: Progress | None = None,
+) -> ChipResult:
+    """Read and authenticate; ``report`` gets the share done, ``stage_end`` where the stage
+    now running ends (for a bar that moves meanwhile)."""
     from appliance.icao.errors import BacFailed, NoCard, ReadError
     from appliance.icao.reader import read_card
 
@@ -570,9 +605,14 @@ def _read_chip(cfg: Any, reader: Any, bac: tuple[str, str, str], report: Progres
     for stage, share in READ_STAGES.items():
         starts[stage] = acc
         acc += share
+    order = list(READ_STAGES)
+    nexts = dict(itertools.pairwise(order))
 
     def progress(stage: str, done: int, total: int) -> None:
         if stage in starts and total:
+            if stage_end is not None:  # a finished stage: the next one is running
+                running = nexts.get(stage, stage) if done >= total else stage
+                stage_end(min(1.0, starts[running] + READ_STAGES[running]))
             report(min(1.0, starts[stage] + READ_STAGES[stage] * done / total))
 
     trust_dir = cfg.card_reader.trust_dir
