@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from test_workflow_fakes import Driver
+from test_workflow_fakes import Driver, fast_cfg
 
 
 async def _enroll_to_consent(d: Driver) -> None:
@@ -243,3 +243,97 @@ async def test_5_a_result_that_is_not_genuine_says_what_to_do_next():
         d.adapters.chip.passive = "chain_unknown"
         data = await _verify_to_result(d)
         assert data["next_step"] == "try_again_or_officer"
+
+
+# --- 6. the keypad path ----------------------------------------------------------------------
+
+
+async def test_6_a_birth_year_that_contradicts_the_id_is_caught_on_the_date_of_birth_keypad():
+    async with Driver() as d:
+        await d.screen("home")
+        d.send("start", flow="verification")
+        await d.screen("verify.scan")
+        d.adapters.qr.put_nowait(b"NEW")
+        await d.screen("verify.keypad", "keypad_dob")
+        d.send("digits", value="15031991")  # the ID number says 1990
+        data = await d.screen("verify.keypad", "keypad_dob")
+        assert data["error"] == "year_mismatch" and data["field"] == "dob"
+        assert "wait_card" not in d.adapters.calls and "read_chip" not in d.adapters.calls
+        d.send("digits", value="15031990")
+        await d.screen("verify.keypad", "keypad_expiry")
+        d.send("digits", value="15031980")  # before the birth date: said on the expiry keypad
+        data = await d.screen("verify.keypad", "keypad_expiry")
+        assert data["error"] == "date_order"
+        d.send("digits", value="15032030")
+        await d.screen("verify.tap")
+
+
+# --- 8. the gate -----------------------------------------------------------------------------
+
+
+async def test_8_the_gate_returns_to_vietnamese_for_the_next_visitor():
+    from appliance.pipeline.workflows.adapters import GateResult
+
+    async with Driver("checkin", fast_cfg(gate_result_s=0.1, idle_s=0.3)) as d:
+        await d.screen("gate.ready")
+        d.send("lang", lang="en")
+        assert d.kiosk.lang == "en"
+        d.adapters.gate.put_nowait(GateResult(True, "admit", None, "001******345", 42))
+        await d.screen("gate.result")
+        assert d.kiosk.lang == "en"  # the visitor reads the answer in the language chosen
+        await d.screen("gate.ready")
+        assert d.kiosk.lang == "vi"  # the next one starts in Vietnamese
+        d.send("lang", lang="en")  # switched, then walked away without scanning
+        await asyncio.sleep(0.5)
+        assert d.kiosk.lang == "vi"
+
+
+# --- 9. operator -----------------------------------------------------------------------------
+
+
+async def _operator_menu(d: Driver) -> None:
+    await d.screen("op.login")
+    d.send("pin", pin=d.adapters.pin)
+    await d.screen("op.menu")
+
+
+async def test_9_every_capture_screen_says_whose_capture_it_is():
+    async with Driver("operator") as d:
+        await _operator_menu(d)
+        d.send("new_capture")
+        await d.screen("enroll.scan")
+        d.adapters.qr.put_nowait(b"GOOD")
+        await d.screen("enroll.confirm")
+        d.send("confirm")
+        await d.screen("enroll.consent")
+        d.send("consent", purposes=["face", "fingerprints"])
+        await d.screen("enroll.review")
+    whose = {"full_name": "NGUYỄN VĂN AN", "masked_id": "001******345"}
+    shown = [m for m in d.messages if m["type"] == "screen"]
+    for screen in ("enroll.consent", "enroll.face", "enroll.finger", "enroll.review"):
+        views = [m for m in shown if m["screen"] == screen]
+        assert views and all(m["data"].get("subject") == whose for m in views), screen
+
+
+async def test_9_the_lockout_says_how_long_in_seconds():
+    async with Driver("operator", fast_cfg(pin_max_attempts=1, pin_lockout_s=3.0)) as d:
+        await d.screen("op.login")
+        d.send("pin", pin="0000")
+        data = await d.screen("op.locked")
+        assert 2 <= data["seconds"] <= 3 and data["until_s"] == data["seconds"]
+
+
+async def test_9_records_that_wait_can_be_sent_now():
+    async with Driver("operator") as d:
+        d.adapters.send_now = lambda: asyncio.sleep(0, {"queued": 1, "upload": True})
+        await _operator_menu(d)
+        d.send("records")
+        data = await d.screen("op.records", "records")
+        while data.get("loading"):
+            data = await d.screen("op.records")
+        assert data["can_send"] is True  # one row waits
+        d.send("send_now")
+        data = await d.screen("op.records")
+        while data.get("loading"):
+            data = await d.screen("op.records")
+        assert data["sent_now"] == {"queued": 1, "upload": True}

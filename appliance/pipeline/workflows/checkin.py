@@ -27,6 +27,8 @@ class CheckinWorkflow(Workflow):
         super().show(**data, clock=fn() if callable(fn) else None)
 
     async def on_ready(self) -> str:
+        if self.ui.lang != self.cfg.language:  # the last visitor's language: not the next one's
+            self.ui.session_ended()
         self.show(count=self.adapters.gate_count())
         self.session["result"] = await self.adapters.gate_check()
         return "result"

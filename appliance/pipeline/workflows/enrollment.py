@@ -40,7 +40,8 @@ class EnrollmentWorkflow(Workflow):
         ),
         "review": State("enroll.review", "idle_s", ERROR, ("saving", "face"), step=6),
         "saving": State("enroll.saving", "save_s", ERROR, ("receipt",), False, step=6),
-        "receipt": State("enroll.receipt", "message_s", END, step=7),
+        # the citizen notes the code: as long as they are there (touches keep it), not 20 s
+        "receipt": State("enroll.receipt", "idle_s", END, step=7),
         ERROR: State("error", "message_s", END),
     }
 
@@ -49,6 +50,10 @@ class EnrollmentWorkflow(Workflow):
         self.operator = operator
 
     def show(self, **data: Any) -> None:
+        ident = self.session.get("identity")
+        if self.operator and ident is not None and self.state not in ("scan", "confirm"):
+            # the operator's capture screens say whose capture it is (confirm already does)
+            data.setdefault("subject", {"full_name": ident.full_name, "masked_id": ident.masked_id})
         super().show(operator=self.operator, **data)
 
     # --- states ----------------------------------------------------------------------------

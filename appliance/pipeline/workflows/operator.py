@@ -56,7 +56,9 @@ class OperatorWorkflow(Workflow):
 
     async def on_locked(self) -> str:
         remaining = self.lockout.remaining_s()
-        self.show(minutes=max(1, round(remaining / 60)), seconds=round(remaining))
+        # the page counts ``until_s`` down (issue #17: the lockout said no time)
+        seconds = round(remaining)
+        self.show(minutes=max(1, round(remaining / 60)), seconds=seconds, until_s=seconds)
         await asyncio.sleep(remaining)
         return "login"
 
@@ -99,8 +101,19 @@ class OperatorWorkflow(Workflow):
         return "menu"
 
     async def on_records(self) -> str:
-        self.show(loading=True)
-        rows = await self.adapters.list_captures()
-        self.show(rows=rows, uploaded=sum(1 for r in rows if r.get("uploaded")))
-        await self.ui.command("back")
-        return "menu"
+        sent_now = None
+        while True:
+            self.show(loading=True)
+            rows = await self.adapters.list_captures()
+            waiting = sum(1 for r in rows if not r.get("uploaded"))
+            can_send = bool(waiting) and callable(getattr(self.adapters, "send_now", None))
+            self.show(
+                rows=rows,
+                uploaded=len(rows) - waiting,
+                can_send=can_send,
+                sent_now=sent_now,
+            )
+            cmd = await self.ui.command("back", *(("send_now",) if can_send else ()))
+            if cmd.name == "back":
+                return "menu"
+            sent_now = await self.adapters.send_now()  # {queued, upload}: the list shows it

@@ -473,6 +473,27 @@ class ServiceAdapters:
             for r in rows
         ]
 
+    async def send_now(self) -> dict[str, Any]:
+        """The operator's "send now": every waiting bundle is due at once and the uploader is
+        woken. ``upload``: whether this kiosk uploads at all (else ``appliance export``)."""
+        store = self.store()
+        if store is None:
+            raise StepError("not_available", self.store_error or "no store", detail="store")
+        upload = bool(self.cfg.store.upload_url)
+
+        def due_now() -> int:
+            with store.transaction() as conn:
+                cur = conn.execute(
+                    "UPDATE outbox SET next_attempt_ts = ? WHERE state = 'pending'", (time.time(),)
+                )
+            if upload:
+                store._notify()  # the uploader's listener: a pass starts now
+            return cur.rowcount
+
+        queued = await asyncio.to_thread(due_now)
+        log.info("operator asked to send now: %d bundle(s) waiting", queued)
+        return {"queued": queued, "upload": upload}
+
     # --- gate ---------------------------------------------------------------------------------
 
     def attach_gate(self, gate: Any) -> None:

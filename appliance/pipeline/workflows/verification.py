@@ -15,6 +15,7 @@ import asyncio
 from datetime import date
 from typing import Any, ClassVar
 
+from appliance.cccd.ids import parse_id_number
 from appliance.errors import InvalidInput
 from appliance.pipeline.face_liveness import random_challenge
 from appliance.pipeline.workflows.engine import END, ERROR, Command, State, StepError, Workflow
@@ -71,8 +72,11 @@ class VerificationWorkflow(Workflow):
         self.session["bac"] = ident.bac
         return "tap"
 
-    async def _keypad(self, field: str, allow_none: bool) -> tuple[str, date | None]:
-        """Wait for a valid date typed for ``field``; returns (command, date)."""
+    async def _keypad(
+        self, field: str, allow_none: bool, check: Any = None
+    ) -> tuple[str, date | None]:
+        """Wait for a valid date typed for ``field`` (``check(date)`` may refuse it with an
+        InvalidInput whose code the keypad shows); returns (command, date)."""
         error = None
         while True:
             ident = self.session["identity"]
@@ -82,19 +86,38 @@ class VerificationWorkflow(Workflow):
             if cmd.name != "digits":
                 return cmd.name, None
             try:
-                return "digits", parse_typed_date(str(cmd.args.get("value", "")))
+                typed = parse_typed_date(str(cmd.args.get("value", "")))
+                if check is not None:
+                    check(typed)
+                return "digits", typed
             except InvalidInput as exc:
                 error = exc.code
 
+    def _check_birth_year(self, dob: date) -> None:
+        """The ID number carries the year of birth: a contradiction is said on this keypad,
+        before any card is touched (issue #17)."""
+        try:
+            year = parse_id_number(self.session["identity"].id_number).birth_year
+        except (InvalidInput, ValueError):
+            return  # the adapter's own check will say what is wrong
+        if dob.year != year:
+            raise InvalidInput(
+                "the year of birth does not match the ID number", code="year_mismatch"
+            )
+
+    def _check_order(self, expiry: date) -> None:
+        if expiry <= date.fromisoformat(self.session["dob"]):
+            raise InvalidInput("the expiry date is before the date of birth", code="date_order")
+
     async def on_keypad_dob(self) -> str:
-        name, dob = await self._keypad("dob", allow_none=False)
+        name, dob = await self._keypad("dob", allow_none=False, check=self._check_birth_year)
         if name == "back" or dob is None:
             return "scan"
         self.session["dob"] = dob.isoformat()
         return "keypad_expiry"
 
     async def on_keypad_expiry(self) -> str:
-        name, expiry = await self._keypad("expiry", allow_none=True)
+        name, expiry = await self._keypad("expiry", allow_none=True, check=self._check_order)
         if name == "back":
             return "keypad_dob"
         ident = self.session["identity"]
