@@ -11,7 +11,9 @@ the current stage.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 TICK_S = 0.2
 MAX_STEP = 0.06  # per tick: 30% a second at most
@@ -48,3 +50,34 @@ class SmoothProgress:
         """Done: 100% (the result screen replaces the bar at once)."""
         self.done = self.ceiling = self.shown = 1.0
         self.emit(1.0)
+
+
+async def smoothed(
+    progress: Callable[[float], None],
+    first_ceiling: float,
+    run: Callable[[Callable[[float], None], Callable[[float], None]], Awaitable[Any]],
+) -> Any:
+    """Await ``run(report, stage_end)`` (its callbacks may come from a worker thread) while
+    ``progress`` gets a :class:`SmoothProgress` bar every :data:`TICK_S`; 1.0 at the end."""
+    loop = asyncio.get_running_loop()
+    smooth = SmoothProgress(progress)
+
+    def report(value: float) -> None:
+        loop.call_soon_threadsafe(smooth.report, float(value))
+
+    def stage_end(value: float) -> None:
+        loop.call_soon_threadsafe(smooth.report, 0.0, float(value))
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            smooth.tick()
+
+    smooth.report(0.0, first_ceiling)
+    ticks = asyncio.create_task(ticker())
+    try:
+        result = await run(report, stage_end)
+    finally:
+        ticks.cancel()
+    smooth.finish()
+    return result
