@@ -49,6 +49,11 @@ def kiosks(tmp_path_factory):
         kiosk.stop()
 
 
+# the element's text is not cut (no wider or taller than its box)
+FITS = """sel => { const e = document.querySelector(sel);
+  return e.scrollWidth <= e.clientWidth + 1 && e.scrollHeight <= e.clientHeight + 1; }"""
+
+
 def to_consent(s) -> None:
     s.wait("home")
     s.click("[data-flow='enrollment']")
@@ -143,18 +148,22 @@ def test_5_and_6_the_keypad_and_the_result(browser, kiosks):  # noqa: F811
         s.sim("qr_new_layout")
         s.at("verify.keypad", "keypad-dob", "#entry[data-field='dob']")
         assert s.text("[data-key='ok']") == "Tiếp tục"
+        assert s.page.evaluate(FITS, "[data-key='ok']"), "the key's word is cut"
         s.digits("1503")
         s.click("[data-key='ok']")  # too few digits: said, not ignored
         s.at("verify.keypad", "keypad-short", "#keypad-hint:not([hidden])")
         s.digits("1991")  # the ID number says 1990: caught here, before any card
+        s.wait("verify.keypad", "#entry:has-text('15/03/1991')")
         s.click("[data-key='ok']")
         s.at("verify.keypad", "keypad-year", "#keypad-error")
         assert "Năm sinh" in s.text("#keypad-error")
         s.digits("15031990")
+        s.wait("verify.keypad", "#entry:has-text('15/03/1990')")  # every digit landed
         s.click("[data-key='ok']")
         s.at("verify.keypad", "keypad-expiry", "#entry[data-field='expiry']")
         assert "Có giá trị đến" in s.text("h1")
         s.digits("15032030")
+        s.wait("verify.keypad", "#entry:has-text('15/03/2030')")  # every digit landed
         s.click("[data-key='ok']")
         s.wait("verify.tap")
         s.sim("card_on")
@@ -171,6 +180,7 @@ def test_9_operator_title_whose_capture_countdown_and_send_now(browser, kiosks):
     k = kiosks("operator")
     with screen(browser, k, "defects-9-operator", "small") as s:
         s.wait("op.login")
+        assert s.page.evaluate(FITS, "[data-key='ok']"), "the key's word is cut"
         s.digits("1111")
         s.click("[data-key='ok']")
         s.at("op.locked", "locked", "#locked-left")
