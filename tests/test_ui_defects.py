@@ -31,6 +31,7 @@ def kiosks(tmp_path_factory):
             "APPLIANCE_QR_SCANNER_DEDUPE_S": "0.1",
             "APPLIANCE_CLOCK_SYNCED": "0",  # a Pi that booted offline: no battery clock
         },
+        "clone": {"APPLIANCE_CARD_READER_SIM_CARD_FAULT": "bad_aa"},  # a copied chip
         "operator": {
             "APPLIANCE_SERVICE_MODE": "operator",
             "APPLIANCE_UI_OPERATOR_PIN_HASH": hash_secret(PIN, n=2**10),
@@ -256,4 +257,21 @@ def test_7_staff_codes_read_as_codes_not_snake_case(browser, kiosks):  # noqa: F
         assert "_" not in detail and re.search(r"[A-Z]+(-[A-Z]+)*", detail), detail
         time.sleep(0)
         s.click("#start-over") if s.page.query_selector("#start-over") else s.cmd("done")
+        s.wait("home")
+
+
+def test_5_a_copied_chip_says_what_to_do_next_and_fits_800x480(browser, kiosks):  # noqa: F811
+    k = kiosks("clone")
+    with screen(browser, k, "defects-5-clone", "small") as s:
+        s.wait("home")
+        s.click("[data-flow='verification']")
+        s.wait("verify.scan")
+        s.sim("qr")
+        s.wait("verify.tap")
+        s.sim("card_on")
+        s.wait("verify.result", "#verdict")
+        assert s.page.get_attribute("#verdict", "data-verdict") == "not_genuine"
+        s.at("verify.result", "result-clone", "#next-step")
+        assert "gặp cán bộ" in s.text("#next-step")
+        s.cmd("done")
         s.wait("home")

@@ -463,7 +463,10 @@
       const f = d.fields || {};
       const value = (k) => {
         if (k === "sex") return f.sex ? t(`sex.${f.sex}`) : "—";
-        if (k === "expiry_date") return f.expiry_date ? formatDate(f.expiry_date) : t("result.no_expiry");
+        if (k === "expiry_date") {
+          if (!f.expiry_date) return t("result.no_expiry");
+          return d.expired ? `${formatDate(f.expiry_date)} · ${t("result.expired")}` : formatDate(f.expiry_date);
+        }
         if (k === "date_of_birth") return f.date_of_birth ? formatDate(f.date_of_birth) : "—";
         return f[k] || "—";
       };
@@ -485,11 +488,10 @@
             d.photo ? el("img", { class: "photo small", id: "chip-photo", src: d.photo, alt: "" }) : null,
             el("div", { class: "grow col" }, el("dl", { class: "facts" }, facts))),
           el("ul", { class: "checklist", id: "auth-lines" }, line("passive"), line("active")),
-          d.expired ? el("div", { class: "alert bad", id: "result-expired", text: t("result.expired") }) : null,
-          d.next_step ? el("div", { class: "alert", id: "next-step", "data-next": d.next_step,
-            text: t(`result.next.${d.next_step}`) }) : null,
         ],
-        note: t("result.take_card"),
+        // what to do next when not confirmed genuine (issue #17), else: take the card back
+        note: d.next_step ? t(`result.next.${d.next_step}`) : t("result.take_card"),
+        noteId: d.next_step ? "next-step" : null,
         actions: [
           d.face_check ? { label: t("result.check_face"), cmd: "check_face" } : null,
           { label: t("common.done"), cmd: "done", primary: true },
@@ -901,7 +903,7 @@
         t("common.start_over")));
     }
     const secondary = actions.filter((a) => !a.primary).map(button);
-    if (out.note) secondary.unshift(el("span", { class: "footer-note", text: out.note }));
+    if (out.note) secondary.unshift(el("span", { class: "footer-note", id: out.noteId, text: out.note }));
     const primary = actions.filter((a) => a.primary).map(button);
     nodes.push(...secondary, el("span", { class: "spacer" }), ...primary);
     footer.replaceChildren(...nodes);
