@@ -71,11 +71,39 @@ def _generic_fix(kind: str, exc: BaseException) -> str:
     return DEFAULT_FIX[kind]
 
 
+SAVING_MODES = ("enrollment", "operator")  # the modes whose captures must be sealed and saved
+
+
+def check_saving(cfg: Config) -> dict[str, Any]:
+    """Can this kiosk seal and save a capture? (A kiosk that cannot must not offer enrollment.)
+
+    Looks for the office public key as the store would, without opening the database.
+    """
+    from appliance.store.store import _office_key
+
+    needed = cfg.service.mode in SAVING_MODES
+    result: dict[str, Any] = {"required": needed, "ok": True, "detail": "", "fix": None}
+    try:
+        key, source = _office_key(cfg.store, cfg.state_dir, None)
+    except Exception as exc:  # a damaged key file: say so, never a traceback
+        key, source = None, describe_error(exc)
+    if key is not None:
+        result["detail"] = f"captures are sealed to the office key ({source})"
+        return result
+    result.update(ok=False, code="office_key_missing", detail=f"no office public key: {source}")
+    result["fix"] = (
+        "install the office's public key (appliance keys office) at [store] office_public_key; "
+        "until then the kiosk offers no enrollment"
+    )
+    return result
+
+
 def cmd_doctor(args) -> int:
     cfg = load_config_for(args)
     devices = {kind: probe_device(cfg, kind, args.actuate) for kind in DEVICE_KINDS}
-    ok = all(d["ok"] or not d["required"] for d in devices.values())
-    report = {"ok": ok, "profile": cfg.profile, "devices": devices}
+    saving = check_saving(cfg)
+    ok = all(d["ok"] or not d["required"] for d in [*devices.values(), saving])
+    report = {"ok": ok, "profile": cfg.profile, "devices": devices, "saving": saving}
     if wants_json(args):
         emit(report, args)
     else:
@@ -86,6 +114,10 @@ def cmd_doctor(args) -> int:
             print(f"       {d['detail']}")
             if d["fix"]:
                 print(f"       fix: {d['fix']}")
+        mark = "ok  " if saving["ok"] else ("FAIL" if saving["required"] else "warn")
+        print(f"[{mark}] {'saving':<12} {saving['detail']}")
+        if saving["fix"]:
+            print(f"       fix: {saving['fix']}")
         sys.stdout.flush()
     return 0 if ok else 1
 

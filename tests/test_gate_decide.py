@@ -125,13 +125,15 @@ def test_memory_is_pruned_after_the_window():
     assert d.remembered() == 0
 
 
-def test_unsynchronised_clock_does_not_refuse():
+def test_unsynchronised_clock_does_not_refuse_a_card_valid_after_the_time_floor():
     d, _ = decider(synced=False, expired="refuse")
+    # issue #17: a card that expired (2024) before the time floor (the build date at least) is
+    # refused even without a synchronised clock; one valid after it is admitted, marked unsure
     out = d.decide(EXPIRED, today=TODAY)
-    assert (out.decision, out.admitted, out.reason) == ("admit", True, "clock_unsynced")
+    assert (out.decision, out.admitted, out.reason) == ("expired", False, "policy_refuse")
     # an issue date "in the future" of a wrong clock is not held against the card
     out = d.decide(TEST_QR_PAYLOAD, today=date(2020, 1, 1))
-    assert out.decision == "admit"
+    assert (out.decision, out.admitted, out.reason) == ("admit", True, "clock_unsynced")
 
 
 def test_keyed_hash_lives_in_memory_only():

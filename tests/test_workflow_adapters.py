@@ -78,15 +78,20 @@ def test_identify_masks_and_carries_the_chip_key(adapters):
     assert ident.record["id_number"] == "001090012345" and "ok" not in ident.record
 
 
-def test_expiry_is_only_claimed_on_a_synchronised_clock(adapters, monkeypatch):
+def test_expiry_without_a_synchronised_clock_is_judged_against_the_time_floor(
+    adapters, monkeypatch
+):
     from appliance.kiosk_ui.sim_controls import expired_qr
 
     monkeypatch.setenv("APPLIANCE_CLOCK_SYNCED", "1")
     assert adapters.identify(expired_qr().encode()).expired is True
     assert adapters.identify(TEST_QR_PAYLOAD.encode()).expired is False
     monkeypatch.setenv("APPLIANCE_CLOCK_SYNCED", "0")
-    assert adapters.identify(expired_qr().encode()).expired is None
-    assert adapters.identify(TEST_QR_PAYLOAD.encode()).masked_id == "001******345"
+    # issue #17: expired in 2015, before the time floor (the build date at least): expired
+    assert adapters.identify(expired_qr().encode()).expired is True
+    ident = adapters.identify(TEST_QR_PAYLOAD.encode())  # valid until 2030: cannot be said
+    assert ident.expired is None and ident.masked_id == "001******345"
+    assert adapters.clock_status()["synced"] is False
 
 
 def test_identify_new_layout_has_no_chip_key_and_garbage_is_invalid_qr(adapters):

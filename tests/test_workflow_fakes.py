@@ -100,6 +100,10 @@ class FakeAdapters:
         self.calls.append("wait_card")
         await self.card.wait()
 
+    async def wait_card_removed(self) -> None:
+        while self.card.is_set():
+            await asyncio.sleep(0.01)
+
     async def read_chip(self, bac, progress) -> ChipResult:
         self.calls.append("read_chip")
         progress(0.5)
@@ -120,8 +124,12 @@ class FakeAdapters:
         self.calls.append(f"verify_face:{challenge}")
         update({"verdict": "fail", "reasons": ["yaw"], "liveness": "waiting"})
         await asyncio.sleep(0.01)
-        return {"decision": self.face_decision, "score_band": "0.9-1.0", "challenge": challenge,
-                "liveness": "failed" if self.face_decision == "liveness_failed" else "passed"}
+        return {
+            "decision": self.face_decision,
+            "score_band": "0.9-1.0",
+            "challenge": challenge,
+            "liveness": "failed" if self.face_decision == "liveness_failed" else "passed",
+        }
 
     async def capture_finger(self, finger: str, update) -> FingerResult:
         self.calls.append(f"finger:{finger}")
@@ -173,6 +181,9 @@ class FakeAdapters:
 
     def pin_configured(self) -> bool:
         return self.configured
+
+    def save_problem(self) -> str | None:
+        return None  # the tests of issue #17 replace it: a kiosk that cannot save
 
     def indicate(self, what: str) -> None:
         self.indicated.append(what)

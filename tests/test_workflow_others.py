@@ -62,17 +62,15 @@ async def test_new_layout_qr_asks_for_the_dates_on_a_keypad():
         await d.screen("verify.result")
 
 
-async def test_typed_year_that_contradicts_the_id_is_a_wrong_key_error_back_to_the_keypad():
+async def test_typed_year_that_contradicts_the_id_is_said_on_the_date_of_birth_keypad():
+    # issue #17: before, this was a "chip did not open" error after both dates
     async with Driver() as d:
         await start_verification(d, b"NEW")
         await d.screen("verify.keypad", "keypad_dob")
         d.send("digits", value="15031991")
-        await d.screen("verify.keypad", "keypad_expiry")
-        d.send("digits", value="15032030")
-        data = await d.screen("error")
-        assert data["kind"] == "wrong_key" and data["detail"] == "year_mismatch"
-        d.send("retry")
-        await d.screen("verify.keypad", "keypad_dob")
+        data = await d.screen("verify.keypad", "keypad_dob")
+        assert data["error"] == "year_mismatch"
+        assert not any(m["type"] == "screen" and m["screen"] == "error" for m in d.messages)
 
 
 async def test_chip_refusing_the_qr_key_offers_the_keypad():

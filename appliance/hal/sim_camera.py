@@ -122,12 +122,16 @@ class SimCamera(SimFaults, Camera):
             time.sleep(self._next_t - now)
         self._next_t = max(self._next_t, now) + 1.0 / self.cfg.fps
         self._index += 1
-        if self._video is not None:
-            frame = self._video.next()
+        # closed (unplugged) while this read waited for its turn: gone, like a real camera
+        video, frames = self._video, self._frames
+        if not self.is_open or (video is None and not frames):
+            raise DeviceUnavailable("camera was unplugged")
+        if video is not None:
+            frame = video.next()
             if frame is None:
-                raise DeviceUnavailable(f"video {self._video.path} stopped decoding")
+                raise DeviceUnavailable(f"video {video.path} stopped decoding")
             return frame
-        return self._frames[(self._index - 1) % len(self._frames)].copy()
+        return frames[(self._index - 1) % len(frames)].copy()
 
     def probe(self) -> str:
         frame = self.read()

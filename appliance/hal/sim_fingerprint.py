@@ -97,7 +97,10 @@ class SimFingerprint(SimFaults, FingerprintSensor):
         self._require_open()
         self._maybe_timeout("fingerprint sensor", timeout)
         delay = self.cfg.sim_finger_delay_s
-        time.sleep(min(delay, timeout))
+        deadline = time.monotonic() + min(delay, timeout)
+        while (left := deadline - time.monotonic()) > 0:  # unplugged while waiting: noticed
+            time.sleep(min(0.05, left))
+            self._require_open()
         if delay > timeout:
             return False
         if self._driver is not None and self._sim is not None:

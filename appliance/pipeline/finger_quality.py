@@ -71,7 +71,7 @@ FEEDBACK_CODES: tuple[str, ...] = (
 
 INSTRUCTIONS: dict[str, dict[str, str]] = {
     "no_finger": {
-        "vi": "Đặt ngón tay lên cảm biến.",
+        "vi": "Đặt ngón tay lên máy quét vân tay.",
         "en": "Place your finger on the sensor.",
     },
     "too_wet": {
@@ -87,11 +87,11 @@ INSTRUCTIONS: dict[str, dict[str, str]] = {
         "en": "Print too faint: press a little harder.",
     },
     "partial": {
-        "vi": "Ấn phẳng cả đầu ngón tay lên cảm biến.",
+        "vi": "Ấn phẳng cả đầu ngón tay lên máy quét vân tay.",
         "en": "Lay the whole fingertip flat on the sensor.",
     },
     "off_center": {
-        "vi": "Đặt ngón tay vào giữa cảm biến.",
+        "vi": "Đặt ngón tay vào giữa máy quét vân tay.",
         "en": "Centre your finger on the sensor.",
     },
     "smudged": {

@@ -13,7 +13,9 @@ Decisions (``[gate]`` in the config holds the policies):
 ``reason`` says why: the error code, ``policy_admit``/``policy_refuse`` for the two policies,
 ``seen_recently`` for a duplicate, ``clock_unsynced`` when expiry could not be judged because the
 clock is not synchronised (the card is admitted: a Pi without a real-time clock must not refuse
-everyone).
+everyone). Without a synchronised clock a card whose expiry is before the time floor
+(:mod:`appliance.timefloor`: the last synchronised day, the build date, issue dates seen) is
+``expired`` all the same.
 
 Privacy: the log row holds time, decision, reason, age band, sex and the 3-digit
 birth-registration code, nothing else. Duplicate detection keeps an HMAC-SHA256 of the ID number
@@ -47,6 +49,7 @@ from appliance.pipeline.gate_chip import CHIP_REFUSED, confirm_with_chip
 from appliance.pipeline.qr_decode import QrDecodeError, payload_text
 from appliance.pipeline.qr_frames import Deduper
 from appliance.store.privacy import age_band
+from appliance.timefloor import TimeFloor, time_floor
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +108,11 @@ class GateDecider:
         key: bytes | None = None,
         clock_ok: Callable[[], bool] = clock_synchronized,
         monotonic: Callable[[], float] = time.monotonic,
+        floor: TimeFloor | None = None,
     ) -> None:
         self.cfg = cfg
+        # expiry on an unsynchronised clock is judged against this floor (appliance.timefloor)
+        self.floor = floor or TimeFloor(None, synced=clock_ok)
         self._key = key or secrets.token_bytes(32)  # memory only: never stored, never logged
         self._clock_ok = clock_ok
         self._monotonic = monotonic
@@ -178,7 +184,7 @@ class GateDecider:
         if result.layout == LAYOUT_UNKNOWN:
             admitted = self.cfg.unknown_layout == "admit"
             decision = Decision("unknown_layout", admitted, _policy(admitted), **facts)
-        elif clock_ok and result.expired:
+        elif self._expired(result, clock_ok, today):
             admitted = self.cfg.expired == "admit"
             decision = Decision("expired", admitted, _policy(admitted), **facts)
         else:
@@ -186,7 +192,16 @@ class GateDecider:
             decision = Decision("admit", True, "clock_unsynced" if unsure else None, **facts)
         if decision.admitted and self.cfg.duplicate_window_s > 0:
             self._admitted[key] = now
+        self.floor.saw_card(key.hex(), result.issue_date)
         return decision
+
+    def _expired(self, result: QrResult, clock_ok: bool, today: date) -> bool:
+        """Expired by the synchronised clock or, without one, before the time floor: a card
+        that expired in 2015 is refused even on a Pi that woke up in 1970."""
+        if clock_ok:
+            self.floor.note_clock(today)
+            return bool(result.expired)
+        return result.expiry_date is not None and result.expiry_date < self.floor.floor()
 
 
 def _policy(admitted: bool) -> str:
@@ -237,7 +252,7 @@ class Gate:
     def __init__(self, cfg: Config, store: Any = None, decider: GateDecider | None = None) -> None:
         self.cfg = cfg
         self.store = store
-        self.decider = decider or GateDecider(cfg.gate)
+        self.decider = decider or GateDecider(cfg.gate, floor=time_floor(cfg.state_dir))
         self.dedupe = Deduper(cfg.qr_scanner.dedupe_s)
         self.latencies: deque[float] = deque(maxlen=2000)
         self.counts: Counter[str] = Counter()
@@ -307,6 +322,7 @@ class Gate:
             "repeats_dropped": self.repeats_dropped,
             "log_errors": self.log_errors,
             "last_error": self.last_error,
+            "clock": self.decider.floor.status(),  # synchronised? the time floor expiry uses
         }
 
     # --- one scan ----------------------------------------------------------------------------

@@ -257,19 +257,23 @@
   }
 
   const SCREENS = {
-    home: () => ({
+    home: (d) => ({
       body: [
         el("h1", { text: t("home.title") }),
         el("p", { class: "lead", text: t("home.subtitle") }),
         el("div", { class: "choices" },
-          el("button", { type: "button", class: "choice", "data-cmd": "start", "data-flow": "enrollment",
-            onclick: () => command("start", { flow: "enrollment" }) },
-            art(ART.enroll), el("span", { text: t("home.enrollment") }),
-            el("span", { class: "hint", text: t("home.enrollment.hint") })),
+          (d.flows || ["enrollment", "verification"]).includes("enrollment")
+            ? el("button", { type: "button", class: "choice", "data-cmd": "start", "data-flow": "enrollment",
+              onclick: () => command("start", { flow: "enrollment" }) },
+              art(ART.enroll), el("span", { text: t("home.enrollment") }),
+              el("span", { class: "hint", text: t("home.enrollment.hint") })) : null,
           el("button", { type: "button", class: "choice", "data-cmd": "start", "data-flow": "verification",
             onclick: () => command("start", { flow: "verification" }) },
             art(ART.verify), el("span", { text: t("home.verification") }),
             el("span", { class: "hint", text: t("home.verification.hint") }))),
+        // issue #17: a kiosk that cannot save says so before anyone starts
+        d.enroll_blocked ? el("div", { class: "alert bad", id: "enroll-blocked",
+          text: t("home.enroll_blocked", { code: staffCode(d.enroll_blocked) }) }) : null,
       ],
       actions: [],
       noCancel: true,
@@ -371,7 +375,7 @@
           el("div", { class: "grow col" },
             el("h1", { text: t("finger_failed.title") }),
             el("p", { class: "lead", text: t("finger_failed.body", { finger: t(`finger.name.${d.finger}`) }) }),
-            ...((d.feedback && d.feedback.length ? d.feedback : [null]).slice(0, 2).map((c) =>
+            ...((d.feedback && d.feedback.length ? d.feedback : [null]).slice(0, 1).map((c) =>
               el("div", { class: "alert", text: (c && guidanceText("finger", c)) || t("finger.generic_hint") })))),
           el("div", { class: "hand" }, handArt(d.finger))),
       ],
@@ -423,7 +427,9 @@
           el("div", { class: "col" },
             el("p", { text: t("receipt.body") }),
             el("div", { class: "field-label", text: t("receipt.code") }),
-            el("div", { class: "receipt-code mono", id: "receipt-code", text: d.receipt_code }))),
+            el("div", { class: "receipt-code mono", id: "receipt-code", text: d.receipt_code }),
+            el("p", { class: "receipt-note", id: "receipt-purpose", text: t("receipt.purpose") }),
+            el("p", { class: "receipt-note", id: "receipt-withdraw", text: t("receipt.withdraw") }))),
       ],
       actions: [{ label: t("common.done"), cmd: "done", primary: true }],
       noCancel: true,
@@ -466,7 +472,10 @@
       const f = d.fields || {};
       const value = (k) => {
         if (k === "sex") return f.sex ? t(`sex.${f.sex}`) : "—";
-        if (k === "expiry_date") return f.expiry_date ? formatDate(f.expiry_date) : t("result.no_expiry");
+        if (k === "expiry_date") {
+          if (!f.expiry_date) return t("result.no_expiry");
+          return d.expired ? `${formatDate(f.expiry_date)} · ${t("result.expired")}` : formatDate(f.expiry_date);
+        }
         if (k === "date_of_birth") return f.date_of_birth ? formatDate(f.date_of_birth) : "—";
         return f[k] || "—";
       };
@@ -489,7 +498,9 @@
             el("div", { class: "grow col" }, el("dl", { class: "facts" }, facts))),
           el("ul", { class: "checklist", id: "auth-lines" }, line("passive"), line("active")),
         ],
-        note: t("result.take_card"),
+        // what to do next when not confirmed genuine (issue #17), else: take the card back
+        note: d.next_step ? t(`result.next.${d.next_step}`) : t("result.take_card"),
+        noteId: d.next_step ? "next-step" : null,
         actions: [
           d.face_check ? { label: t("result.check_face"), cmd: "check_face" } : null,
           { label: t("common.done"), cmd: "done", primary: true },
@@ -545,7 +556,9 @@
         el("div", { class: "illustration" }, art(ART.qrCard)),
         el("h1", { text: t("gate.ready.title") }),
         el("p", { class: "lead", text: t("gate.ready.body") }),
+        el("p", { class: "gate-hint", id: "gate-no-cccd", text: t("gate.ready.no_cccd") }),
         el("p", { class: "gate-count", id: "gate-count", text: t("gate.count", { n: d.count }) }),
+        clockMark(d.clock),
       ],
       actions: [],
       noCancel: true,
@@ -563,6 +576,7 @@
           : null,
         d.masked_id ? el("div", { class: "mono big", id: "gate-masked", text: d.masked_id }) : null,
         el("div", { class: "gate-count", text: t("gate.count", { n: d.count }) }),
+        clockMark(d.clock),
       ],
       actions: [],
       noCancel: true,
@@ -572,17 +586,21 @@
 
     "op.locked": (d) => ({
       center: true,
-      body: [el("h1", { text: t("op.locked.title") }), el("p", { class: "lead", text: t("op.locked.body", { n: d.minutes }) })],
+      body: [el("h1", { text: t("op.locked.title") }),
+        el("p", { class: "lead", id: "locked-left", text: t("op.locked.body", { time: clockText(d.until_s ?? d.minutes * 60) }) })],
       actions: [],
       noCancel: true,
     }),
 
-    "op.menu": () => ({
+    "op.menu": (d) => ({
       body: [
         el("h1", { text: t("op.menu.title") }),
+        d.capture_blocked ? el("div", { class: "alert bad", id: "capture-blocked",
+          text: t("op.menu.capture_blocked", { code: staffCode(d.capture_blocked) }) }) : null,
         el("div", { class: "choices vertical" },
-          el("button", { type: "button", class: "choice", "data-cmd": "new_capture", onclick: () => command("new_capture") },
-            art(ART.enroll), el("span", { text: t("op.menu.new_capture") })),
+          d.capture_blocked ? null
+            : el("button", { type: "button", class: "choice", "data-cmd": "new_capture", onclick: () => command("new_capture") },
+              art(ART.enroll), el("span", { text: t("op.menu.new_capture") })),
           el("button", { type: "button", class: "choice", "data-cmd": "records", onclick: () => command("records") },
             el("span", { text: t("op.menu.records") })),
           el("button", { type: "button", class: "choice", "data-cmd": "withdraw", onclick: () => command("withdraw") },
@@ -601,6 +619,8 @@
         body: [
           el("h1", { text: t("op.records.title") }),
           el("p", { id: "records-summary", text: t("op.records.summary", { n: rows.length, u: d.uploaded }) }),
+          d.sent_now ? el("p", { class: "alert", id: "sent-now", text: t(d.sent_now.upload ? "op.records.sent" : "op.records.no_upload",
+            { n: d.sent_now.queued }) }) : null,
           rows.length
             ? el("table", { class: "records" },
               el("thead", {}, el("tr", {}, ["time", "id", "code", "uploaded"].map((k) => el("th", { text: t(`op.records.${k}`) })))),
@@ -611,7 +631,9 @@
                   t(r.uploaded ? "op.records.yes" : "op.records.no"))))))
             : el("p", { class: "lead", text: t("op.records.empty") }),
         ],
-        actions: [{ label: t("common.back"), cmd: "back", primary: true }],
+        actions: [
+          d.can_send ? { label: t("op.records.send_now"), cmd: "send_now", id: "send-now" } : null,
+          { label: t("common.back"), cmd: "back", primary: true }],
         noCancel: true,
       };
     },
@@ -625,11 +647,11 @@
             el("div", { class: "grow col" },
               el("h1", { id: "error-title", "data-kind": d.kind, text: t(`error.title.${d.kind}`) }),
               el("p", { class: "lead", text: t(`error.body.${d.kind}`, { device }) }),
-              d.detail ? el("p", { class: "muted", text: t("error.detail", { code: d.detail }) }) : null)),
+              d.detail ? el("p", { class: "muted", id: "error-detail", text: t("error.detail", { code: staffCode(d.detail) }) }) : null)),
         ],
         actions: [
           { label: t("error.call_staff"), onClick: () => globalCommand("help"), id: "error-help" },
-          d.can_retry ? { label: t("common.retry"), cmd: "retry", primary: true }
+          d.can_retry ? { label: t(d.kind === "timeout" ? "error.retry.timeout" : "common.retry"), cmd: "retry", primary: true }
             : { label: t("common.done"), cmd: "done", primary: true },
         ],
         noCancel: !v || v.flow === "checkin" || v.flow === "home",
@@ -649,6 +671,24 @@
     });
     img.src = `/camera.mjpg?seq=${seq}`;
     return img;
+  }
+
+  // 125 s -> "2:05"
+  function clockText(seconds) {
+    const s = Math.max(0, Math.ceil(seconds));
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }
+
+  // For the gate attendant: expiry is judged against the time floor, not a synchronised clock.
+  function clockMark(clock) {
+    if (!clock || clock.synced) return null;
+    return el("div", { class: "clock-mark", id: "clock-unsynced",
+      text: t("gate.clock_unsynced", { date: formatDate(clock.floor) }) });
+  }
+
+  // A code for staff, written as staff read it aloud on the phone: "BAC-FAILED", not "bac_failed".
+  function staffCode(code) {
+    return String(code).replace(/[_\s]+/g, "-").toUpperCase();
   }
 
   function formatDate(iso) {
@@ -676,14 +716,18 @@
     const pad = keypad(
       (k) => { if (S.local.digits.length < 8) { S.local.digits += k; show(); } },
       () => { S.local.digits = S.local.digits.slice(0, -1); show(); },
-      () => { if (S.local.digits.length === 8) command("digits", { value: S.local.digits }); },
-      "OK");
+      () => {
+        if (S.local.digits.length === 8) command("digits", { value: S.local.digits });
+        else if ($("keypad-hint")) $("keypad-hint").hidden = false; // never a dead key
+      },
+      t("keypad.ok"));
     const body = [
       el("div", { class: "keypad-wrap" },
         el("div", { class: "keypad-info" },
           el("h1", { text: t(`keypad.${d.field}.title`) }),
           el("p", { text: t("keypad.body") }),
           el("div", { class: "entry", id: "entry", "data-field": d.field }),
+          el("div", { class: "alert bad", id: "keypad-hint", hidden: true, text: t("keypad.error.short") }),
           d.error ? el("div", { class: "alert bad", id: "keypad-error", text: t(`keypad.error.${d.error}`) })
             : el("p", { class: "muted", text: d.field === "dob" ? t("keypad.why") : "" })),
         pad),
@@ -716,7 +760,7 @@
     keys.push(el("button", { type: "button", class: "btn", "data-key": "del", "aria-label": t("keypad.delete"),
       onclick: () => { S.local.code = S.local.code.slice(0, -1); show(); } }, "⌫"));
     keys.push(el("button", { type: "button", class: "btn key-ok", "data-key": "ok",
-      onclick: () => { if (S.local.code.length === 8) command("withdraw", { code: S.local.code }); } }, "OK"));
+      onclick: () => { if (S.local.code.length === 8) command("withdraw", { code: S.local.code }); } }, t("keypad.ok")));
     setTimeout(show, 0);
     return {
       body: [
@@ -745,7 +789,7 @@
       (k) => { if (S.local.pin.length < 12) { S.local.pin += k; dots(); } },
       () => { S.local.pin = S.local.pin.slice(0, -1); dots(); },
       () => { if (S.local.pin.length >= 4) command("pin", { pin: S.local.pin }); },
-      "OK");
+      t("keypad.ok"));
     setTimeout(dots, 0);
     return {
       body: [
@@ -834,10 +878,14 @@
     document.body.dataset.state = v.state;
 
     let title = t(`flow.${v.flow}`);
-    if (v.data && v.data.operator) title = `${t("flow.operator")} · ${title}`;
+    // the operator's screens say so and, once known, whose capture it is (issue #17)
+    if (v.data && v.data.operator) title = t("flow.operator");
+    const subject = v.data && v.data.subject;
+    if (subject) title = t("op.capture.subject", { name: subject.full_name || subject.masked_id });
     $("title").textContent = title;
     const steps = $("steps");
     steps.replaceChildren();
+    steps.classList.toggle("narrow-hide", Boolean(subject)); // room for whose capture it is
     if (v.step && v.steps) {
       for (let i = 1; i <= v.steps; i++) {
         steps.append(el("span", { class: `dot${i < v.step ? " on" : ""}${i === v.step ? " now" : ""}` }));
@@ -850,7 +898,7 @@
 
     const problem = S.hello.setup_problem;
     if (problem && ["home", "gate.ready", "op.login"].includes(v.screen)) {
-      out.body.push(el("div", { class: "alert bad", id: "setup-problem", text: t("setup.problem", { code: problem.code }) }));
+      out.body.push(el("div", { class: "alert bad", id: "setup-problem", text: t("setup.problem", { code: staffCode(problem.code) }) }));
     }
     const main = $("main");
     main.className = `main${out.center ? " center" : ""}${out.middle ? " middle" : ""}`;
@@ -865,7 +913,7 @@
         t("common.start_over")));
     }
     const secondary = actions.filter((a) => !a.primary).map(button);
-    if (out.note) secondary.unshift(el("span", { class: "footer-note", text: out.note }));
+    if (out.note) secondary.unshift(el("span", { class: "footer-note", id: out.noteId, text: out.note }));
     const primary = actions.filter((a) => a.primary).map(button);
     nodes.push(...secondary, el("span", { class: "spacer" }), ...primary);
     footer.replaceChildren(...nodes);
@@ -879,6 +927,10 @@
   // Countdowns, "are you still there?", and the sent-button lock.
   function tick() {
     const v = S.view;
+    if (v && v.screen === "op.locked" && typeof v.data.until_s === "number" && $("locked-left")) {
+      const left = Math.max(0, v.data.until_s - (Date.now() - S.shownAt) / 1000);
+      $("locked-left").textContent = t("op.locked.body", { time: clockText(left) });
+    }
     const notice = $("notice");
     if (!v || !v.timeout_s) { notice.hidden = true; return; }
     const since = v.touch_resets ? Math.max(S.shownAt, S.lastTouch) : S.shownAt;

@@ -7,7 +7,7 @@ reason, the day's count, and no personal data beyond the masked ID.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from appliance.pipeline.workflows.engine import END, ERROR, State, Workflow
 
@@ -21,7 +21,14 @@ class CheckinWorkflow(Workflow):
         ERROR: State("error", "message_s", END),
     }
 
+    def show(self, **data: Any) -> None:
+        # the attendant sees when expiry is judged against the time floor, not the clock
+        fn = getattr(self.adapters, "clock_status", None)
+        super().show(**data, clock=fn() if callable(fn) else None)
+
     async def on_ready(self) -> str:
+        if self.ui.lang != self.cfg.language:  # the last visitor's language: not the next one's
+            self.ui.session_ended()
         self.show(count=self.adapters.gate_count())
         self.session["result"] = await self.adapters.gate_check()
         return "result"

@@ -41,7 +41,8 @@ class EnrollmentWorkflow(Workflow):
         ),
         "review": State("enroll.review", "idle_s", ERROR, ("saving", "face"), step=6),
         "saving": State("enroll.saving", "save_s", ERROR, ("receipt",), False, step=6),
-        "receipt": State("enroll.receipt", "message_s", END, step=7),
+        # the citizen notes the code: as long as they are there (touches keep it), not 20 s
+        "receipt": State("enroll.receipt", "idle_s", END, step=7),
         ERROR: State("error", "message_s", END),
     }
 
@@ -50,6 +51,10 @@ class EnrollmentWorkflow(Workflow):
         self.operator = operator
 
     def show(self, **data: Any) -> None:
+        ident = self.session.get("identity")
+        if self.operator and ident is not None and self.state not in ("scan", "confirm"):
+            # the operator's capture screens say whose capture it is (confirm already does)
+            data.setdefault("subject", {"full_name": ident.full_name, "masked_id": ident.masked_id})
         super().show(operator=self.operator, **data)
 
     # --- states ----------------------------------------------------------------------------
@@ -100,8 +105,11 @@ class EnrollmentWorkflow(Workflow):
         )
         self.ui.update("guidance", {"verdict": "pass", "captured": True, "progress": 1.0})
         await asyncio.sleep(self.cfg.confirm_s)  # "photo taken": the citizen sees it worked
+        return "finger" if self._fingers_left() else "review"  # a retake keeps the prints
+
+    def _fingers_left(self) -> bool:
         agreed = self.session["consent"].purposes
-        return "finger" if FINGERPRINTS in agreed and self.cfg.fingers else "review"
+        return FINGERPRINTS in agreed and len(self.session["fingers"]) < len(self.cfg.fingers)
 
     def _finger_view(self) -> dict[str, Any]:
         done = len(self.session["fingers"])

@@ -12,6 +12,13 @@ from appliance.pipeline.workflows.engine import ERROR, State, Workflow
 from appliance.pipeline.workflows.enrollment import EnrollmentWorkflow
 from appliance.pipeline.workflows.verification import VerificationWorkflow
 
+
+def save_problem(adapters: object) -> str | None:
+    """Why captures cannot be saved on this kiosk (``office_key_missing``, ``store``), or None."""
+    fn = getattr(adapters, "save_problem", None)
+    return fn() if callable(fn) else None
+
+
 FLOWS = {"enrollment": EnrollmentWorkflow, "verification": VerificationWorkflow}
 
 
@@ -28,11 +35,14 @@ class HomeWorkflow(Workflow):
     async def on_home(self) -> str:
         if self.timed_out == "home":
             self.ui.session_ended()  # someone switched the language and walked away
-        self.show(flows=list(FLOWS))
+        blocked = save_problem(self.adapters)
+        flows = [f for f in FLOWS if not (blocked and f == "enrollment")]
+        # a kiosk that cannot save says so here, before anyone gives a face or a finger
+        self.show(flows=flows, enroll_blocked=blocked)
         while True:
             cmd = await self.ui.command("start")
             flow = cmd.args.get("flow")
-            if flow in FLOWS:
+            if flow in flows:
                 return str(flow)
 
     async def _child(self, flow: str) -> str:

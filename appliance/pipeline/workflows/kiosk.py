@@ -195,7 +195,19 @@ class Kiosk:
             "lang": self.lang,
             "help_calls": self.help_calls,
             "help_last": self.help_last,
+            "enroll_blocked": self._save_problem(),
         }
+
+    def _save_problem(self) -> str | None:
+        """Why this kiosk cannot save captures (None: it can, or it takes none: the gate)."""
+        if self.mode == "checkin":
+            return None
+        fn = getattr(self.adapters, "save_problem", None)
+        try:
+            return fn() if callable(fn) else None
+        except Exception:  # health must answer whatever the store does
+            log.exception("save_problem failed")
+            return "store"
 
     def _broadcast(self, msg: dict[str, Any]) -> None:
         for listener in list(self._listeners):

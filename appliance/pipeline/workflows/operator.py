@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from appliance.pipeline.workflows.engine import END, ERROR, State, Workflow
 from appliance.pipeline.workflows.enrollment import EnrollmentWorkflow
+from appliance.pipeline.workflows.home import save_problem
 from appliance.pipeline.workflows.lockout import PinLockout
 
 
@@ -55,7 +56,9 @@ class OperatorWorkflow(Workflow):
 
     async def on_locked(self) -> str:
         remaining = self.lockout.remaining_s()
-        self.show(minutes=max(1, round(remaining / 60)), seconds=round(remaining))
+        # the page counts ``until_s`` down (issue #17: the lockout said no time)
+        seconds = round(remaining)
+        self.show(minutes=max(1, round(remaining / 60)), seconds=seconds, until_s=seconds)
         await asyncio.sleep(remaining)
         return "login"
 
@@ -83,8 +86,10 @@ class OperatorWorkflow(Workflow):
             return "menu"
 
     async def on_menu(self) -> str:
-        self.show()
-        cmd = await self.ui.command("new_capture", "records", "withdraw", "logout")
+        blocked = save_problem(self.adapters)
+        self.show(capture_blocked=blocked)
+        names = ("records", "withdraw", "logout") + (() if blocked else ("new_capture",))
+        cmd = await self.ui.command(*names)
         if cmd.name == "logout":
             self.outcome = "logged_out"
             return END
@@ -96,8 +101,19 @@ class OperatorWorkflow(Workflow):
         return "menu"
 
     async def on_records(self) -> str:
-        self.show(loading=True)
-        rows = await self.adapters.list_captures()
-        self.show(rows=rows, uploaded=sum(1 for r in rows if r.get("uploaded")))
-        await self.ui.command("back")
-        return "menu"
+        sent_now = None
+        while True:
+            self.show(loading=True)
+            rows = await self.adapters.list_captures()
+            waiting = sum(1 for r in rows if not r.get("uploaded"))
+            can_send = bool(waiting) and callable(getattr(self.adapters, "send_now", None))
+            self.show(
+                rows=rows,
+                uploaded=len(rows) - waiting,
+                can_send=can_send,
+                sent_now=sent_now,
+            )
+            cmd = await self.ui.command("back", *(("send_now",) if can_send else ()))
+            if cmd.name == "back":
+                return "menu"
+            sent_now = await self.adapters.send_now()  # {queued, upload}: the list shows it

@@ -14,16 +14,12 @@ be finishing in its thread; the next one waits for it). Errors become
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import threading
-import time
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from appliance.cccd.ids import mask_id, parse_id_number
 from appliance.cccd.mrz import yymmdd
@@ -49,126 +45,35 @@ from appliance.pipeline.workflows.adapters import (
     Progress,
     Update,
 )
+from appliance.pipeline.workflows.chip_parts import (
+    READ_STAGES,
+    _can,
+    access_label,
+    stage_progress,
+)
 from appliance.pipeline.workflows.engine import StepError
 from appliance.pipeline.workflows.face_check import verify_face
 from appliance.pipeline.workflows.lockout import LOCKOUT_FILE
 from appliance.pipeline.workflows.pin import operator_pin_hash, verify_pin
+from appliance.pipeline.workflows.progress import smoothed
+from appliance.pipeline.workflows.service_parts import (  # noqa: F401 (re-exported)
+    GatedSensor,
+    Preview,
+    PreviewCamera,
+    _clock_time,
+    _finger_event,
+    _save,
+    encode_jpeg,
+    encode_png,
+    make_due_now,
+    save_problem,
+)
 from appliance.store.consent import withdraw_by_receipt
+from appliance.timefloor import time_floor
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.5  # device waits are cut into slices this long so cancellation is prompt
-
-
-class Preview:
-    """The latest camera frame as JPEG for ``/camera.mjpg``, only while a face step runs.
-
-    ``publish`` and ``stop`` run on the event loop (threads use ``loop.call_soon_threadsafe``).
-    """
-
-    def __init__(self) -> None:
-        self.active = False
-        self.jpeg: bytes | None = None
-        self.frame_no = 0
-        self._event: asyncio.Event | None = None
-
-    def _wake(self) -> None:
-        if self._event is not None:
-            self._event.set()
-            self._event = None
-
-    def publish(self, jpeg: bytes) -> None:
-        if self.active:
-            self.jpeg, self.frame_no = jpeg, self.frame_no + 1
-            self._wake()
-
-    def stop(self) -> None:
-        self.active, self.jpeg = False, None
-        self._wake()
-
-    async def next_frame(self, after: int, timeout: float = 2.0) -> tuple[int, bytes] | None:
-        """The first frame newer than ``after``; None when the preview stopped or stalled."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.active and self.frame_no <= after:
-            if self._event is None:
-                self._event = asyncio.Event()
-            try:
-                await asyncio.wait_for(self._event.wait(), deadline - loop.time())
-            except TimeoutError:
-                return None
-        if not self.active or self.jpeg is None:
-            return None
-        return self.frame_no, self.jpeg
-
-
-class PreviewCamera:
-    """Wraps the camera for the face capture: every frame read also feeds the preview
-    (downscaled, at most ``max_fps``), encoded in the reading thread."""
-
-    def __init__(self, camera: Any, sink: Callable[[bytes], None], max_fps: float = 10.0) -> None:
-        self.camera = camera
-        self.sink = sink
-        self.min_gap = 1.0 / max_fps
-        self.last = 0.0
-
-    def read(self, timeout: float = 2.0) -> np.ndarray:
-        frame = self.camera.read(timeout)
-        now = time.monotonic()
-        if now - self.last >= self.min_gap:
-            self.last = now
-            self.sink(encode_jpeg(frame, 70, 480))
-        return frame
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.camera, name)
-
-
-class GatedSensor:
-    """Wraps the fingerprint sensor for one capture: waits can be abandoned (``cancel``) and,
-    in the demo, a finger only arrives after the "finger on sensor" control (``gate``)."""
-
-    def __init__(self, sensor: Any, cancel: threading.Event, gate: threading.Event | None) -> None:
-        self.sensor = sensor
-        self.cancel = cancel
-        self.gate = gate
-
-    def wait_finger(self, timeout: float) -> bool:
-        if self.gate is not None:
-            deadline = time.monotonic() + timeout
-            while not self.gate.wait(0.1):
-                if self.cancel.is_set() or time.monotonic() >= deadline:
-                    return False
-            self.gate.clear()
-            timeout = max(0.1, deadline - time.monotonic())
-        if self.cancel.is_set():
-            return False
-        return self.sensor.wait_finger(timeout)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.sensor, name)
-
-
-def encode_jpeg(rgb: np.ndarray, quality: int = 80, max_width: int = 0) -> bytes:
-    import cv2
-
-    if max_width and rgb.shape[1] > max_width:
-        height = round(rgb.shape[0] * max_width / rgb.shape[1])
-        rgb = cv2.resize(rgb, (max_width, height), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(
-        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
-    )
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return buf.tobytes()
-
-
-def encode_png(gray: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(gray).save(buf, "PNG")
-    return buf.getvalue()
 
 
 def to_jpeg(data: bytes, card_cfg: Any = None) -> bytes:
@@ -262,6 +167,8 @@ class ServiceAdapters:
             qr = parse_qr(payload, today=None if synced else FAR_FUTURE)
         except QrError as exc:
             raise StepError("invalid_qr", exc.message, detail=exc.code) from exc
+        # by the clock or, unsynchronised, before the time floor (else None: no claim)
+        expired = time_floor(self.cfg.state_dir).expired(qr.expiry_date)
         record = qr.to_dict()
         record.pop("ok", None)
         iso = lambda d: d.isoformat() if d else None  # noqa: E731
@@ -273,7 +180,7 @@ class ServiceAdapters:
             date_of_birth=iso(qr.date_of_birth),
             sex=qr.sex,
             expiry_date=iso(qr.expiry_date),
-            expired=qr.expired if synced else None,  # without a trusted date, no claim
+            expired=expired,
             bac=(qr.bac.document_number, qr.bac.date_of_birth, qr.bac.date_of_expiry)
             if qr.bac
             else None,
@@ -301,12 +208,20 @@ class ServiceAdapters:
 
     async def read_chip(self, bac: tuple[str, str, str], progress: Progress) -> ChipResult:
         reader = self.device("card_reader")
-        loop = asyncio.get_running_loop()
+        # the bar moves from the start and never leaps (issue #17)
+        return await smoothed(
+            progress,
+            READ_STAGES["bac"],
+            lambda report, stage_end: self.call(
+                "card_reader", _read_chip, self.cfg, reader, bac, report, stage_end
+            ),
+        )
 
-        def report(value: float) -> None:
-            loop.call_soon_threadsafe(progress, float(value))
-
-        return await self.call("card_reader", _read_chip, self.cfg, reader, bac, report)
+    async def wait_card_removed(self) -> None:
+        """Return once the card has left the reader (the result screen then clears)."""
+        reader = self.device("card_reader")
+        while await self.call("card_reader", reader.card_present):
+            await asyncio.sleep(POLL_S)
 
     # --- face ---------------------------------------------------------------------------------
 
@@ -406,6 +321,10 @@ class ServiceAdapters:
         version = self.cfg.ui.consent_version
         return ConsentText(version, language, consent_hash(language, purposes, version))
 
+    def save_problem(self) -> str | None:
+        """Why no capture can be saved here (checked before a citizen starts), or None."""
+        return save_problem(self.store())
+
     async def save_enrollment(self, enrollment: Enrollment) -> str:
         store = self.store()
         if store is None:
@@ -431,6 +350,18 @@ class ServiceAdapters:
             for r in rows
         ]
 
+    async def send_now(self) -> dict[str, Any]:
+        """The operator's "send now": every waiting bundle is due at once and the uploader is
+        woken. ``upload``: whether this kiosk uploads at all (else ``appliance export``)."""
+        store = self.store()
+        if store is None:
+            raise StepError("not_available", self.store_error or "no store", detail="store")
+        upload = bool(self.cfg.store.upload_url)
+
+        queued = await asyncio.to_thread(make_due_now, store, upload)
+        log.info("operator asked to send now: %d bundle(s) waiting", queued)
+        return {"queued": queued, "upload": upload}
+
     # --- gate ---------------------------------------------------------------------------------
 
     def attach_gate(self, gate: Any) -> None:
@@ -445,6 +376,10 @@ class ServiceAdapters:
         event = await self._gate_events.get()
         d = event.decision
         return GateResult(d.admitted, d.decision, d.reason, d.masked_id, event.count_today)
+
+    def clock_status(self) -> dict[str, Any]:
+        """Is the clock synchronised, and the time floor expiry is judged by without it."""
+        return time_floor(self.cfg.state_dir).status()
 
     def gate_count(self) -> int:
         return int(self.gate.admitted_today()) if self.gate is not None else 0
@@ -506,54 +441,19 @@ class ServiceAdapters:
 # --- module calls (run in worker threads) -----------------------------------------------------
 
 
-def _finger_event(finger: str, ev: dict[str, Any]) -> dict[str, Any] | None:
-    """A FingerCapture event as a ``finger`` screen update."""
-    kind = ev.get("event")
-    if kind == "place_finger":
-        return {"phase": "place", "finger": finger, "attempt": ev.get("attempt")}
-    if kind == "progress":
-        return {"phase": "capturing", "finger": finger, "progress": round(ev["fraction"], 3)}
-    if kind == "attempt":
-        return {
-            "phase": "done" if ev.get("verdict") == "pass" else "retry",
-            "finger": finger,
-            "attempt": ev.get("number"),
-            "verdict": ev.get("verdict"),
-            "score": ev.get("score"),
-            "feedback": list(ev.get("feedback") or []),
-        }
-    return None
-
-
-# Share of the read each stage stands for (DG2, the face image, dominates the radio time).
-READ_STAGES = {
-    "bac": 0.05,
-    "COM": 0.02,
-    "SOD": 0.06,
-    "DG14": 0.03,
-    "chip_auth": 0.02,
-    "DG1": 0.03,
-    "DG13": 0.04,
-    "DG15": 0.02,
-    "DG2": 0.63,
-    "active_auth": 0.05,
-    "passive_auth": 0.05,
-}
-
-
-def _read_chip(cfg: Any, reader: Any, bac: tuple[str, str, str], report: Progress) -> ChipResult:
+def _read_chip(
+    cfg: Any,
+    reader: Any,
+    bac: tuple[str, str, str],
+    report: Progress,
+    stage_end: Progress | None = None,
+) -> ChipResult:
+    """Read and authenticate; ``report`` gets the share done, ``stage_end`` where the stage
+    now running ends (for a bar that moves meanwhile)."""
     from appliance.icao.errors import BacFailed, NoCard, ReadError
     from appliance.icao.reader import read_card
 
-    starts: dict[str, float] = {}
-    acc = 0.0
-    for stage, share in READ_STAGES.items():
-        starts[stage] = acc
-        acc += share
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage in starts and total:
-            report(min(1.0, starts[stage] + READ_STAGES[stage] * done / total))
+    progress = stage_progress(report, stage_end)
 
     trust_dir = cfg.card_reader.trust_dir
     if trust_dir and not Path(trust_dir).is_dir():
@@ -598,61 +498,3 @@ def _read_chip(cfg: Any, reader: Any, bac: tuple[str, str, str], report: Progres
         card.passive_auth.data_groups.get("DG2") == "ok",
         access_label(card),
     )
-
-
-def _can(bac: Any) -> str | None:
-    """The CAN: the last 6 ID digits, which are the last 6 of the document number (ID[3:])."""
-    docno = bac[0] if isinstance(bac, tuple | list) else getattr(bac, "document_number", "")
-    docno = str(docno or "")
-    return docno[-6:] if len(docno) == 9 and docno.isdigit() else None
-
-
-def access_label(card: Any) -> str:
-    """``PACE (P-256, AES-128) + chip authentication`` / ``BAC (3DES)``, for staff."""
-    acc = card.access
-    pace = f"PACE ({acc.curve}, {acc.sm_cipher.upper()})"
-    label = pace if acc.method == "pace" else "BAC (3DES)"
-    if card.chip_auth.status in ("passed", "failed"):
-        label += f" + chip authentication {card.chip_auth.status}"
-    return label
-
-
-def _save(store: Any, e: Enrollment) -> str:
-    consent_id = store.record_consent(
-        e.consent.purposes,
-        e.consent.text.sha256,
-        e.consent.text.version,
-        language=e.consent.text.language,
-        now=datetime.fromtimestamp(e.consent.given_at).astimezone(),
-    )
-    quality: dict[str, Any] = {
-        "face": e.portrait.assessment if e.portrait else None,
-        "fingers": {
-            f.finger: {
-                "score": f.score,
-                "verdict": f.verdict,
-                "feedback": f.feedback,
-                "attempts": f.attempts,
-            }
-            for f in e.fingers
-        },
-        "captured_by": "operator" if e.operator else "self_service",
-    }
-    receipt = store.save_capture(
-        {**e.identity.record, "source": "qr"},
-        portrait=e.portrait.portrait_jpeg if e.portrait else None,
-        fingerprints={f.finger: f.image_png for f in e.fingers if f.image_png},
-        quality=quality,
-        consent_id=consent_id,
-    )
-    return receipt.receipt_code
-
-
-def _clock_time(value: Any) -> str | None:
-    """``2025-06-01T09:12:33.120+07:00`` -> ``09:12``."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value).strftime("%H:%M")
-    except ValueError:
-        return value

@@ -11,18 +11,22 @@ kept (the session outcome); the frames and embeddings never leave the adapter.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Any, ClassVar
 
+from appliance.cccd.ids import parse_id_number
 from appliance.errors import InvalidInput
 from appliance.pipeline.face_liveness import random_challenge
-from appliance.pipeline.workflows.engine import END, ERROR, State, StepError, Workflow
+from appliance.pipeline.workflows.engine import END, ERROR, Command, State, StepError, Workflow
 from appliance.pipeline.workflows.enrollment import _data_url
 
 GENUINE, CANNOT_CONFIRM, NOT_GENUINE = "genuine", "cannot_confirm", "not_genuine"
 PASSIVE_WORDS = {"verified": GENUINE, "chain_unknown": CANNOT_CONFIRM, "failed": NOT_GENUINE}
 ACTIVE_WORDS = {"passed": GENUINE, "not_supported": CANNOT_CONFIRM, "failed": NOT_GENUINE}
 _RANK = {GENUINE: 0, CANNOT_CONFIRM: 1, NOT_GENUINE: 2}
+# what the citizen should do next when the card is not confirmed genuine (i18n result.next.*)
+NEXT_STEPS = {CANNOT_CONFIRM: "try_again_or_officer", NOT_GENUINE: "see_officer"}
 
 
 def plain_words(passive: str, active: str) -> dict[str, str]:
@@ -68,8 +72,11 @@ class VerificationWorkflow(Workflow):
         self.session["bac"] = ident.bac
         return "tap"
 
-    async def _keypad(self, field: str, allow_none: bool) -> tuple[str, date | None]:
-        """Wait for a valid date typed for ``field``; returns (command, date)."""
+    async def _keypad(
+        self, field: str, allow_none: bool, check: Any = None
+    ) -> tuple[str, date | None]:
+        """Wait for a valid date typed for ``field`` (``check(date)`` may refuse it with an
+        InvalidInput whose code the keypad shows); returns (command, date)."""
         error = None
         while True:
             ident = self.session["identity"]
@@ -79,19 +86,38 @@ class VerificationWorkflow(Workflow):
             if cmd.name != "digits":
                 return cmd.name, None
             try:
-                return "digits", parse_typed_date(str(cmd.args.get("value", "")))
+                typed = parse_typed_date(str(cmd.args.get("value", "")))
+                if check is not None:
+                    check(typed)
+                return "digits", typed
             except InvalidInput as exc:
                 error = exc.code
 
+    def _check_birth_year(self, dob: date) -> None:
+        """The ID number carries the year of birth: a contradiction is said on this keypad,
+        before any card is touched (issue #17)."""
+        try:
+            year = parse_id_number(self.session["identity"].id_number).birth_year
+        except (InvalidInput, ValueError):
+            return  # the adapter's own check will say what is wrong
+        if dob.year != year:
+            raise InvalidInput(
+                "the year of birth does not match the ID number", code="year_mismatch"
+            )
+
+    def _check_order(self, expiry: date) -> None:
+        if expiry <= date.fromisoformat(self.session["dob"]):
+            raise InvalidInput("the expiry date is before the date of birth", code="date_order")
+
     async def on_keypad_dob(self) -> str:
-        name, dob = await self._keypad("dob", allow_none=False)
+        name, dob = await self._keypad("dob", allow_none=False, check=self._check_birth_year)
         if name == "back" or dob is None:
             return "scan"
         self.session["dob"] = dob.isoformat()
         return "keypad_expiry"
 
     async def on_keypad_expiry(self) -> str:
-        name, expiry = await self._keypad("expiry", allow_none=True)
+        name, expiry = await self._keypad("expiry", allow_none=True, check=self._check_order)
         if name == "back":
             return "keypad_dob"
         ident = self.session["identity"]
@@ -149,10 +175,35 @@ class VerificationWorkflow(Workflow):
             failed_step=chip.failed_step,
             face_check=face_check,
             access=chip.access,
+            next_step=NEXT_STEPS.get(words["overall"]),
+            expired=self.session["identity"].expired,
         )
         self.outcome = f"read:{words['overall']}"
-        cmd = await self.ui.command(*(("done", "check_face") if face_check else ("done",)))
-        return "face_consent" if cmd.name == "check_face" else END
+        cmd = await self._command_or_card_gone(
+            *(("done", "check_face") if face_check else ("done",))
+        )
+        return "face_consent" if cmd is not None and cmd.name == "check_face" else END
+
+    async def _command_or_card_gone(self, *names: str) -> Command | None:
+        """A command, or None once the card has left the reader: the citizen has gone, so the
+        name, birth date and photo must not stay on the screen for the next person."""
+        waiter = getattr(self.adapters, "wait_card_removed", None)
+        cmd_task = asyncio.ensure_future(self.ui.command(*names))
+        tasks = {cmd_task}
+        if callable(waiter):
+            tasks.add(asyncio.ensure_future(waiter()))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+        if cmd_task in done and not cmd_task.cancelled():
+            return cmd_task.result()
+        gone = next(iter(tasks - {cmd_task}))
+        if gone.exception() is not None:  # the reader went away: keep the screen, wait on
+            return await self.ui.command(*names)
+        self.outcome += ";card_taken"
+        return None
 
     async def on_face_consent(self) -> str:
         self.show()
