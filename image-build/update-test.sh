@@ -62,7 +62,7 @@ V0=$("$PY" -c 'import tomllib,sys; print(tomllib.load(open(sys.argv[1],"rb"))["p
 bump() { "$PY" -c 'import sys; a=[int(x) for x in sys.argv[1].split(".")]; a[-1]+=int(sys.argv[2]); print(".".join(map(str,a)))' "$V0" "$1"; }
 V_GOOD=$(bump 1); V_BROKEN=$(bump 2); V_FOREIGN=$V_GOOD   # foreign: the good release, other key
 for who in office other; do
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
     -subj "/CN=update-test $who (TEST)" -keyout "$TW/keys/$who.key.pem" \
     -out "$TW/keys/$who.cert.pem" 2>/dev/null
 done
@@ -75,7 +75,8 @@ mk_bundle "$V_GOOD" office
 mk_bundle "$V_BROKEN" office 1
 # Another key's bundle: the good one re-signed (no second squashfs).
 rauc resign --cert="$TW/keys/other.cert.pem" --key="$TW/keys/other.key.pem" \
-  --keyring="$TW/keys/office.cert.pem" "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" \
+  --keyring="$TW/keys/office.cert.pem" --signing-keyring="$TW/keys/other.cert.pem" \
+  "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" \
   "$TW/bundles/cccd-kiosk-$V_FOREIGN.raucb" >/dev/null 2>&1 || die "rauc resign failed"
 mv "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" "$TW/www/good.raucb"
 mv "$TW/bundles/cccd-kiosk-$V_BROKEN-broken.raucb" "$TW/www/broken.raucb"
