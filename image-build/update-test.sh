@@ -73,14 +73,15 @@ mk_bundle() { # mk_bundle VERSION KEYNAME [BREAK_SERVICE]
 }
 mk_bundle "$V_GOOD" office
 mk_bundle "$V_BROKEN" office 1
-# Another key's bundle: the good one re-signed (no second squashfs).
+# Another key's bundle: the good one re-signed (no second squashfs). The new signature is
+# checked against the new signer's certificate (--signing-keyring); the input and the output
+# must be different files.
 rauc resign --cert="$TW/keys/other.cert.pem" --key="$TW/keys/other.key.pem" \
   --keyring="$TW/keys/office.cert.pem" --signing-keyring="$TW/keys/other.cert.pem" \
-  "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" \
-  "$TW/bundles/cccd-kiosk-$V_FOREIGN.raucb" >/dev/null 2>&1 || die "rauc resign failed"
+  "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" "$TW/www/foreign.raucb" >"$TW/resign.log" 2>&1 \
+  || { cat "$TW/resign.log" >&2; die "rauc resign failed"; }
 mv "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" "$TW/www/good.raucb"
 mv "$TW/bundles/cccd-kiosk-$V_BROKEN-broken.raucb" "$TW/www/broken.raucb"
-mv "$TW/bundles/cccd-kiosk-$V_FOREIGN.raucb" "$TW/www/foreign.raucb"
 cp "$TW/www/good.raucb" "$TW/www/tampered.raucb"
 "$PY" - "$TW/www/tampered.raucb" <<'PY'
 import os, sys
