@@ -140,12 +140,14 @@ async def test_technician_stages_a_share_then_all_then_stops(hub):
         # Nothing staged yet: the kiosks' manifest URL answers 404, the page offers every stage.
         assert (await c.get("/update/stable/manifest.json")).status == 404
         html = await (await c.get("/updates?lang=en")).text()
-        assert "0.3.0" in html and "Roll out to 10 %" in html and "Stop the rollout" in html
+        assert "0.3.0" in html and "Roll out to 10 %" in html
+        assert "Stop the rollout" not in html  # nothing served yet: nothing to stop
         row = re.search(r"kiosk-00</a>.*?</tr>", html, re.S).group(0)
         assert "rolled back" in row and "0.2.9" in row and "0.2.0" in row
         assert "updating" in re.search(r"kiosk-01</a>.*?</tr>", html, re.S).group(0)
 
         assert (await stage(c, "0.3.0", "10")).status == 303
+        assert "Stop the rollout" in await (await c.get("/updates?lang=en")).text()
         raw = await (await c.get("/update/stable/manifest.json")).read()
         m = load_manifest(raw, keyring, base_url="https://hub/update/stable/manifest.json")
         assert (m.version, m.default_pct, m.stopped) == ("0.3.0", 10, False)
