@@ -163,6 +163,9 @@ mcopy -n -i "$FAT" ::/grub/grub.cfg "$TW/grub.cfg"
 HOOKS="console=ttyAMA0 systemd.show_status=1 systemd.status_unit_format=name"
 HOOKS="$HOOKS systemd.mask=serial-getty@ttyAMA0.service systemd.run=/etc/appliance/update-test-step"
 HOOKS="$HOOKS systemd.run_success_action=none systemd.run_failure_action=none"
+# The image's /etc/systemd/system/default.target (multi-user) outranks the generator's: boot
+# into the step unit explicitly (the step script then starts multi-user.target itself).
+HOOKS="$HOOKS systemd.unit=kernel-command-line.service"
 HOOKS="$HOOKS systemd.mask=kiosk.service"   # no browser needed (/ is checked over HTTP); saves CPU
 sed -i "s|^set CMDLINE=\"\\(.*\\)\"|set CMDLINE=\"\\1 $HOOKS\"|" "$TW/grub.cfg"
 grep -q "systemd.run=" "$TW/grub.cfg" || die "could not add the test hooks to grub.cfg"
