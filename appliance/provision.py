@@ -50,6 +50,7 @@ DONE_NAME = "provision-done.toml"
 RESULT_NAME = "provision-result.json"
 ERROR_NAME = "provision-error.txt"
 DEVICE_PUB_NAME = "device_ed25519.pub"
+UPDATE_KEYRING = "update-keyring.pem"  # beside provision.toml and in /etc/appliance
 SERVICE_USER = "appliance"
 DEFAULT_FALLBACK_NTP = [f"{i}.debian.pool.ntp.org" for i in range(4)]
 CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der")
@@ -72,7 +73,14 @@ MANAGED = {
 }
 TABLES: dict[str, set[str]] = {
     "": {"profile", "device_name", "office", "trust", "time", "operator", "wifi", "appliance"},
-    "office": {"public_key", "upload_url", "upload_token", "upload_ca", "upload_method"},
+    "office": {
+        "public_key",
+        "upload_url",
+        "upload_token",
+        "upload_ca",
+        "upload_method",
+        "update_keyring",
+    },
     "trust": {"csca_dir"},
     "time": {"ntp", "fallback_ntp"},
     "operator": {"pin", "admin_password", "pin_hash", "admin_password_hash"},
@@ -163,6 +171,7 @@ class Provision:
     upload_method: str = ""
     upload_token: str = ""
     upload_ca_pem: bytes = b""
+    update_keyring_pem: bytes = b""  # the office's update-signing certificate(s), checked
     csca: dict[str, bytes] = field(default_factory=dict)  # file name -> certificate bytes
     ntp: list[str] = field(default_factory=list)
     fallback_ntp: list[str] = field(default_factory=lambda: list(DEFAULT_FALLBACK_NTP))
@@ -243,6 +252,24 @@ def _certificates(data: bytes, name: str, where: str) -> None:
             x509.load_der_x509_certificate(data)
     except ValueError:
         raise ProvisionError(f"{name!r} is not an X.509 certificate", key=where) from None
+
+
+def _update_keyring(base: Path, office: dict[str, Any], warnings: list[str]) -> bytes:
+    """``[office] update_keyring`` (default: ``update-keyring.pem`` when it is beside)."""
+    from appliance.update.errors import UpdateRefused
+    from appliance.update.keyring import check_keyring
+
+    where = "office.update_keyring"
+    name = _string(office, "update_keyring", where)
+    if not name and not (base / UPDATE_KEYRING).is_file():
+        warnings.append(f"no update keyring ({UPDATE_KEYRING}): system updates will be refused")
+        return b""
+    try:
+        keyring = check_keyring(_read_beside(base, name or UPDATE_KEYRING, where))
+    except UpdateRefused as exc:
+        raise ProvisionError(exc.message.removeprefix("update keyring: "), key=where) from None
+    warnings.extend(keyring.warnings)
+    return keyring.pem
 
 
 def _url(value: str) -> str:
@@ -437,6 +464,7 @@ def read_provision(path: str | Path) -> Provision:
     if ca_name:
         ca_pem = _read_beside(base, ca_name, "office.upload_ca")
         _certificates(ca_pem, ca_name, "office.upload_ca")
+    update_keyring = _update_keyring(base, office, warnings)
 
     trust = _table(raw, "trust")
     csca: dict[str, bytes] = {}
@@ -505,6 +533,7 @@ def read_provision(path: str | Path) -> Provision:
         upload_method=method,
         upload_token=token,
         upload_ca_pem=ca_pem,
+        update_keyring_pem=update_keyring,
         csca=csca,
         ntp=ntp,
         fallback_ntp=fallback,
@@ -709,6 +738,8 @@ def apply(prov: Provision, root: Path) -> dict[str, Any]:
         w.write(ETC / "upload-ca.pem", prov.upload_ca_pem, 0o644)
     else:
         (etc / "upload-ca.pem").unlink(missing_ok=True)
+    if prov.update_keyring_pem:  # none given: an installed one stays (updates keep working)
+        w.write(ETC / UPDATE_KEYRING, prov.update_keyring_pem, 0o644)
     if prov.csca:
         _replace_dir(etc / "csca", prov.csca)
         w.written.append("/" + str(ETC / "csca") + "/")

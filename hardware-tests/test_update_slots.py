@@ -56,3 +56,33 @@ def test_pi_firmware_supports_tryboot():
         pytest.skip("Pi 3: no tryboot in its firmware (U-Boot path, docs/updates.md)")
     # The firmware publishes the flag on every boot when it supports tryboot (0 = normal boot).
     assert TRYBOOT.exists(), "bootloader too old for tryboot: update the EEPROM (rpi-eeprom)"
+
+
+BACKEND = Path("/usr/lib/appliance/rauc-pi-tryboot")
+
+
+def _pi_tryboot_image() -> None:
+    if not MODEL.exists() or "Raspberry Pi" not in MODEL.read_text(errors="replace"):
+        pytest.skip("not a Raspberry Pi")
+    if not SYSTEM_CONF.exists() or "bootloader=custom" not in SYSTEM_CONF.read_text():
+        pytest.skip("this image boots the Pi without the tryboot back end (system-pi.conf)")
+    if not BACKEND.exists():
+        pytest.skip(f"{BACKEND} missing")
+
+
+def test_pi_tryboot_back_end_agrees_with_the_firmware():
+    """The back end's idea of the booted slot is the one the firmware booted, and it says
+    tryboot exactly when the firmware did (only a real Pi can show both)."""
+    _pi_tryboot_image()
+    run = lambda *a: subprocess.run(  # noqa: E731
+        ["sh", str(BACKEND), *a], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.strip()
+    cmdline = Path("/proc/cmdline").read_text().split()
+    booted = next((a.split("=", 1)[1] for a in cmdline if a.startswith("rauc.slot=")), "")
+    assert booted in ("A", "B"), "the slot's cmdline.txt must carry rauc.slot="
+    assert run("get-current") == booted
+    flag = TRYBOOT.read_bytes() if TRYBOOT.exists() else b"\0\0\0\0"
+    in_tryboot = any(flag[:4])
+    committed = run("get-primary") if not Path("/boot/firmware/tryboot-armed").exists() else None
+    if not in_tryboot and committed is not None:
+        assert committed == booted, "a plain boot must run config.txt's committed slot"

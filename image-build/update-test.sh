@@ -62,7 +62,7 @@ V0=$("$PY" -c 'import tomllib,sys; print(tomllib.load(open(sys.argv[1],"rb"))["p
 bump() { "$PY" -c 'import sys; a=[int(x) for x in sys.argv[1].split(".")]; a[-1]+=int(sys.argv[2]); print(".".join(map(str,a)))' "$V0" "$1"; }
 V_GOOD=$(bump 1); V_BROKEN=$(bump 2); V_FOREIGN=$V_GOOD   # foreign: the good release, other key
 for who in office other; do
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
     -subj "/CN=update-test $who (TEST)" -keyout "$TW/keys/$who.key.pem" \
     -out "$TW/keys/$who.cert.pem" 2>/dev/null
 done
@@ -73,13 +73,15 @@ mk_bundle() { # mk_bundle VERSION KEYNAME [BREAK_SERVICE]
 }
 mk_bundle "$V_GOOD" office
 mk_bundle "$V_BROKEN" office 1
-# Another key's bundle: the good one re-signed (no second squashfs).
+# Another key's bundle: the good one re-signed (no second squashfs). The new signature is
+# checked against the new signer's certificate (--signing-keyring); the input and the output
+# must be different files.
 rauc resign --cert="$TW/keys/other.cert.pem" --key="$TW/keys/other.key.pem" \
-  --keyring="$TW/keys/office.cert.pem" "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" \
-  "$TW/bundles/cccd-kiosk-$V_FOREIGN.raucb" >/dev/null 2>&1 || die "rauc resign failed"
+  --keyring="$TW/keys/office.cert.pem" --signing-keyring="$TW/keys/other.cert.pem" \
+  "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" "$TW/www/foreign.raucb" >"$TW/resign.log" 2>&1 \
+  || { cat "$TW/resign.log" >&2; die "rauc resign failed"; }
 mv "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" "$TW/www/good.raucb"
 mv "$TW/bundles/cccd-kiosk-$V_BROKEN-broken.raucb" "$TW/www/broken.raucb"
-mv "$TW/bundles/cccd-kiosk-$V_FOREIGN.raucb" "$TW/www/foreign.raucb"
 cp "$TW/www/good.raucb" "$TW/www/tampered.raucb"
 "$PY" - "$TW/www/tampered.raucb" <<'PY'
 import os, sys
@@ -161,6 +163,9 @@ mcopy -n -i "$FAT" ::/grub/grub.cfg "$TW/grub.cfg"
 HOOKS="console=ttyAMA0 systemd.show_status=1 systemd.status_unit_format=name"
 HOOKS="$HOOKS systemd.mask=serial-getty@ttyAMA0.service systemd.run=/etc/appliance/update-test-step"
 HOOKS="$HOOKS systemd.run_success_action=none systemd.run_failure_action=none"
+# The image's /etc/systemd/system/default.target (multi-user) outranks the generator's: boot
+# into the step unit explicitly (the step script then starts multi-user.target itself).
+HOOKS="$HOOKS systemd.unit=kernel-command-line.service"
 HOOKS="$HOOKS systemd.mask=kiosk.service"   # no browser needed (/ is checked over HTTP); saves CPU
 sed -i "s|^set CMDLINE=\"\\(.*\\)\"|set CMDLINE=\"\\1 $HOOKS\"|" "$TW/grub.cfg"
 grep -q "systemd.run=" "$TW/grub.cfg" || die "could not add the test hooks to grub.cfg"

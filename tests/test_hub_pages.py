@@ -28,6 +28,8 @@ PUBLIC = {
     "/bundles/{bundle_id}",
     "/heartbeats",
     "/api/login",
+    "/update/{channel}/manifest.json",  # the office's signed bytes, for the kiosks
+    "/update/{channel}/{name}",  # the signed bundles beside them
 }
 
 
@@ -100,6 +102,8 @@ def routes(bundle_id: str):
         ("POST", f"/api/bundles/{bundle_id}/received", {"records"}, False),
         ("GET", "/api/devices", {"records"}, False),
         ("GET", "/api/devices?full=1", {"technician"}, False),
+        ("GET", "/updates", fleet, False),
+        ("POST", "/updates/stage", {"technician"}, True),
     ]
 
 

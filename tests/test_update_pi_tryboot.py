@@ -98,6 +98,18 @@ def test_mark_good_outside_tryboot_does_not_commit(pi):
     assert "os_prefix=slot-A/" in (pi.boot / "config.txt").read_text()
 
 
+def test_get_current_is_the_booted_slot(pi):
+    assert pi.run("get-current") == "A"
+    pi.run("set-primary", "B")
+    assert pi.firmware_boot(tryboot_reboot=True) == "B"
+    assert pi.run("get-current") == "B"  # from rauc.slot= on the command line
+    pi.cmdline.write_text("console=tty0\n")  # a kernel command line without rauc.slot=
+    assert pi.run("get-current") == "B"  # tryboot mode: the trial slot of tryboot.txt
+    pi.power_on("A", tryboot=False)
+    pi.cmdline.write_text("console=tty0\n")
+    assert pi.run("get-current") == "A"  # otherwise config.txt's committed slot
+
+
 def test_bad_arguments_are_refused(pi):
     env = {"BOOT_DIR": str(pi.boot), "PATH": "/usr/bin:/bin"}
     for args in (["set-primary", "C"], ["set-state", "A", "maybe"], ["frobnicate"]):

@@ -37,6 +37,10 @@ class HubSettings:
     secure_cookies: bool = True  # set False only for plain-HTTP loopback (the demo)
     utc_offset_hours: float = 7.0  # local time of the campaign's days and hours (Vietnam: +7)
     campaign_days: int = 31  # how far back the campaign page and CSV look
+    # System updates (docs/updates.md): the kiosks' update certificate(s) and the folder where the
+    # office puts signed manifests and bundles; "" = the /updates page says what to set.
+    update_keyring: str = ""
+    releases_dir: str = ""
 
 
 def _coerce(raw: str, tp: type, key: str) -> Any:

@@ -122,3 +122,15 @@ counts = Table(
     Column("key", String(40), primary_key=True),
     Column("n", BigInteger, nullable=False),
 )
+
+# System-update rollouts (revision 0003, appliance/hub/rollouts.py): per channel, the release and
+# stage (a share, or "stopped") whose office-signed manifest the hub serves.
+rollout_stage = Table(
+    "rollout_stage",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("version", String(40), nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("staged_ts", Float, nullable=False),
+    Column("staged_by", String(64), nullable=False),
+)

@@ -29,6 +29,7 @@ from appliance.hub.heartbeats import accept_beat, parse_beat
 from appliance.hub.ingest import Upload, ingest
 from appliance.hub.pages import add_pages, render_error
 from appliance.hub.registry import device_for_token, list_devices
+from appliance.hub.rollout_pages import add_rollout_pages
 from appliance.store.bundle import key_id
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,7 @@ def make_app(engine: Engine, settings: HubSettings, middlewares: tuple = ()) -> 
     r.add_post("/api/bundles/{bundle_id}/received", api_received)
     r.add_get("/api/devices", api_devices)
     add_pages(app)
+    add_rollout_pages(app)
     return app
 
 

@@ -66,6 +66,37 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cannot_confirm": ("không xác nhận được", "cannot confirm"),
     "not_genuine": ("không phải thẻ thật", "not genuine"),
     "unfinished": ("chưa hoàn tất", "unfinished"),
+    # System updates (/updates, appliance/hub/rollout_pages.py)
+    "updates": ("Cập nhật hệ thống", "System updates"),
+    "releases": ("Bản phát hành", "Releases"),
+    "no_releases": (
+        "Chưa có bản phát hành nào trong thư mục phát hành.",
+        "No release in the releases folder yet.",
+    ),
+    "channel": ("Kênh", "Channel"),
+    "served_now": ("Đang phát", "Served now"),
+    "stages": ("Các giai đoạn", "Stages"),
+    "stage_to": ("Phát cho", "Roll out to"),
+    "stop_rollout": ("Dừng phát hành", "Stop the rollout"),
+    "stage_stopped": ("đã dừng", "stopped"),
+    "no_stop_manifest": (
+        "Thiếu bản kê 'dừng' (--stopped): không thể dừng bản này.",
+        "No stopped manifest (--stopped): this release cannot be stopped.",
+    ),
+    "refused_files": ("Tệp bị từ chối", "Files refused"),
+    "release": ("Bản đang chạy", "Running release"),
+    "update_state": ("Trạng thái cập nhật", "Update state"),
+    "in_rollout": ("Trong đợt phát", "In the rollout"),
+    "failed_versions": ("Bản lỗi", "Failed versions"),
+    "u_none": ("chưa cập nhật", "no update yet"),
+    "u_unknown": ("không rõ", "unknown"),
+    "u_installing": ("đang cập nhật", "updating"),
+    "u_trial": ("đang chạy thử", "on trial"),
+    "u_installed": ("đã cài", "installed"),
+    "u_good": ("tốt", "good"),
+    "u_rolled_back": ("đã quay lại bản cũ", "rolled back"),
+    "u_refused": ("bị từ chối", "refused"),
+    "u_failed": ("thất bại", "failed"),
 }
 
 

@@ -9,6 +9,7 @@ appliance update-manifest BUNDLE --key KEY.pem --keyring CERT.pem --url URL [...
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -120,20 +121,51 @@ def cmd_manifest(args) -> int:
         stopped=args.stopped,
         notes=args.notes or "",
     )
-    doc = sign_manifest(manifest, load_private_key(args.key))
-    if args.out:
-        Path(args.out).write_bytes(doc)
+    key = load_private_key(args.key)
+    written = []
+    if args.stages:  # the hub's stage set: one manifest per share, and a stopped one
+        if args.site or args.stopped or args.default_pct:
+            raise UpdateRefused(
+                "--stages makes one manifest per share: no --site, --stopped or --default-pct",
+                code="usage",
+            )
+        out_dir = Path(args.out_dir or ".")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for pct in [*_shares(args.stages), None]:
+            stage = dataclasses.replace(manifest, default_pct=pct or 0, stopped=pct is None)
+            path = out_dir / f"cccd-kiosk-{info.version}.{pct if pct else 'stopped'}.json"
+            path.write_bytes(sign_manifest(stage, key))
+            written.append(str(path))
+    else:
+        doc = sign_manifest(manifest, key)
+        if args.out:
+            Path(args.out).write_bytes(doc)
+            written.append(str(args.out))
     emit(
         {
             "ok": True,
             "version": info.version,
             "sha256": digest,
             "size": size,
-            "out": str(args.out) if args.out else None,
+            "out": written[0] if len(written) == 1 else None,
+            "written": written,
         },
         args,
     )
     return 0
+
+
+def _shares(text: str) -> list[int]:
+    """``--stages 10,50,100``: increasing whole percents, 1 to 100."""
+    try:
+        shares = [int(x) for x in text.split(",")]
+    except ValueError:
+        shares = []
+    if not shares or shares != sorted(set(shares)) or not all(0 < x <= 100 for x in shares):
+        raise UpdateRefused(
+            f"--stages wants increasing percents 1-100 like 10,100, got {text!r}", code="usage"
+        )
+    return shares
 
 
 def _config_args(p) -> None:
@@ -171,5 +203,11 @@ def register(sub) -> None:
     m.add_argument("--stopped", action="store_true", help="a halted rollout")
     m.add_argument("--notes", help="release notes for the hub's pages")
     m.add_argument("--out", help="write the manifest here")
+    m.add_argument(
+        "--stages",
+        metavar="PCT,PCT",
+        help="the hub's rollout stages, e.g. 10,100: one manifest per share and a stopped one",
+    )
+    m.add_argument("--out-dir", help="with --stages: the folder to write them to (the hub's)")
     add_json_flag(m)
     m.set_defaults(func=cmd_manifest)

@@ -30,14 +30,21 @@ log = logging.getLogger(__name__)
 RELEASE_FILE = Path("/usr/lib/cccd-release")  # VERSION=... written into each root file system
 
 
-def running_version(status: SystemStatus, release_file: Path | None = None) -> str:
-    """The system's version: the release file of the running root, else the package's."""
+def release_file_version(release_file: Path | None = None) -> str:
+    """``VERSION=`` of the running root's release file; "" when there is none (off an image)."""
     try:
         for line in (release_file or RELEASE_FILE).read_text("utf-8").splitlines():
             if line.startswith("VERSION="):
                 return line.split("=", 1)[1].strip().strip('"')
     except OSError:
         pass
+    return ""
+
+
+def running_version(status: SystemStatus, release_file: Path | None = None) -> str:
+    """The system's version: the release file of the running root, else the package's."""
+    if found := release_file_version(release_file):
+        return found
     booted = status.slot(status.booted)
     return booted.version if booted and booted.version else __version__
 

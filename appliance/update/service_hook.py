@@ -1,7 +1,7 @@
 """The service's side of updates: the idle hold's routes and ``update`` in /healthz.
 
-/healthz (and so the hub's heartbeat) carries the hold, the pending install and the last result,
-with the failed version after a rollback.
+/healthz (and so the hub's heartbeat) carries the running release, the hold, the pending install
+and the last result, with the failed version after a rollback (the hub's /updates page shows them).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from appliance.update.idle import UpdateHold, install_routes
+from appliance.update.installer import release_file_version
 from appliance.update.state import UpdateState
 
 
@@ -25,6 +26,7 @@ def attach_to_service(
     def health() -> dict[str, Any]:
         data = state.read()
         return {
+            "release": release_file_version(),
             **hold.health(),
             "pending": data.get("pending"),
             "last": data.get("last"),
