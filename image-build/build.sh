@@ -73,7 +73,7 @@ PKGS=(
   linux-image-arm64 raspi-firmware firmware-brcm80211 wpasupplicant
   e2fsprogs fdisk dosfstools iproute2 ca-certificates netbase tzdata
   python3 python3-pyscard pcscd libccid polkitd libzbar0
-  rauc rauc-service grub-efi-arm64-bin   # A/B system updates (docs/updates.md); rauc-service: the D-Bus service every rauc command but info talks to
+  rauc rauc-service squashfs-tools grub-efi-arm64-bin   # A/B system updates (docs/updates.md); rauc-service: the D-Bus service every rauc command but info talks to; squashfs-tools: unsquashfs, without which rauc install fails
 )
 if [ "$KIOSK" = 1 ]; then
   # cage (bookworm) exits unless it can start Xwayland, even for a Wayland-only browser.

@@ -158,6 +158,11 @@ def test_classify_rauc_messages():
     )
     assert classify("CMS routines:CMS_verify:content verify error").code == "tampered"
     assert classify("Failed mounting: something else") is None
+    # the system lacks a tool RAUC runs: not the bundle's fault, not "no such bundle file"
+    assert (
+        classify('Failed to execute child process "unsquashfs" (No such file or directory)') is None
+    )
+    assert classify("No such file or directory: /media/usb/x.raucb").code == "missing"
 
 
 def test_parse_rauc_status_json():

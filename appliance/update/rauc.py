@@ -98,6 +98,8 @@ _REFUSALS: list[tuple[str, str, str]] = [
 
 def classify(stderr: str) -> UpdateRefused | None:
     """The typed refusal for RAUC's error text, or None when it is not a refusal."""
+    if "failed to execute child process" in stderr.lower():
+        return None  # a tool missing on this system (e.g. unsquashfs): an install failure
     for needle, code, message in _REFUSALS:
         if needle.lower() in stderr.lower():
             detail = stderr.strip().splitlines()[-1] if stderr.strip() else ""
