@@ -27,7 +27,9 @@ def test_the_start_page_passes(name):
 
 
 OTHERS = sorted(
-    p.name for p in SHOTS.glob("*.png") if not p.name.startswith(("home", "qemu-kiosk", "enroll-blocked"))
+    p.name
+    for p in SHOTS.glob("*.png")
+    if not p.name.startswith(("home", "qemu-kiosk", "enroll-blocked"))
 )
 
 
