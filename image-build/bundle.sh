@@ -90,7 +90,10 @@ EOF
 NAME=cccd-kiosk-$VERSION$SUFFIX.raucb
 rm -f "$OUT/$NAME"
 log "rauc bundle $NAME (version $VERSION, $(( blocks * bsize / 1048576 )) MiB root)"
-rauc bundle --cert="$CERT" --key="$KEY" --mksquashfs-args="-comp zstd -Xcompression-level 3 -quiet" \
+# zstd level 9 in 1 MiB blocks (measured on the 2.2 GB root of 0.1.0: level 3 with the default
+# 128 KiB blocks 647 MB / 16 s, level 3 / 1 MiB 601 MB / 12 s, level 9 / 1 MiB 567 MB / 16 s,
+# level 15 565 MB / 63 s): every byte is downloaded, hashed twice and read again on the kiosk.
+rauc bundle --cert="$CERT" --key="$KEY" --mksquashfs-args="-comp zstd -Xcompression-level 9 -b 1M -quiet" \
   "$BW/content" "$OUT/$NAME" >/dev/null
 rm -rf "$BW"
 rauc info --keyring="$CERT" "$OUT/$NAME" >/dev/null 2>&1 || die "the new bundle does not verify"
