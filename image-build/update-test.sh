@@ -18,7 +18,8 @@
 #   boot 6  slot B again: it stays
 #
 #   image-build/update-test.sh [IMAGE.img.xz|IMAGE.img]   default: the newest in image-build/out/
-# Environment: BOOT_TIMEOUT (seconds per boot, default 900), KEEP_WORK=1 (keep work/update-test).
+# Environment: BOOT_TIMEOUT (seconds per boot, default 1800), KEEP_WORK=1 (keep work/update-test),
+# HOST_ONLY=1 (development: bundles, stick, hub and card hooks, then stop before booting).
 # Test-only hooks (kernel command line in grub.cfg, a step script on the data partition) are put
 # on this test's copy of the card; the image itself has none. Timings: docs/updates.md.
 set -euo pipefail
@@ -26,15 +27,16 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 OUT=${OUT:-$HERE/out}
 TW=${TEST_WORK:-$HERE/work/update-test}
-BOOT_TIMEOUT=${BOOT_TIMEOUT:-900}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-1800}
 PY=$REPO/.venv/bin/python
-[ -x "$PY" ] || PY=python3
+APP=$REPO/.venv/bin/appliance
 T0=$(date +%s)
 log() { printf '[update-test %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
 die() { echo "update-test: FAIL: $*" >&2; exit 1; }
 pass() { log "ok: $*"; }
 
 "$HERE/deps.sh"
+[ -x "$APP" ] || die "no $APP: run 'make setup' first"
 for tool in rauc mksquashfs openssl debugfs; do
   command -v "$tool" >/dev/null || die "$tool missing (deps.sh installs it)"
 done
@@ -48,11 +50,11 @@ HPID=""
 cleanup() {
   if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then kill "$QPID" 2>/dev/null || true; fi
   if [ -n "$HPID" ] && kill -0 "$HPID" 2>/dev/null; then kill "$HPID" 2>/dev/null || true; fi
-  if [ "${KEEP_WORK:-0}" != 1 ]; then rm -rf "$TW/disk.img" "$TW/www" "$TW/bundles" "$TW/stick"*; fi
+  if [ "${KEEP_WORK:-0}" != 1 ]; then rm -rf "$TW/disk.img" "$TW/releases" "$TW/bundles" "$TW/stick"*; fi
 }
 trap cleanup EXIT
 rm -rf "$TW"
-mkdir -p "$TW/keys" "$TW/www" "$TW/boot" "$TW/stick"
+mkdir -p "$TW/keys" "$TW/releases" "$TW/boot" "$TW/stick" "$TW/hub"
 
 log "decompressing $(basename "$IMG_SRC")"
 case "$IMG_SRC" in
@@ -74,19 +76,22 @@ mk_bundle() { # mk_bundle VERSION KEYNAME [BREAK_SERVICE]
   OUT="$TW/bundles" VERSION=$1 UPDATE_KEY="$TW/keys/$2.key.pem" UPDATE_CERT="$TW/keys/$2.cert.pem" \
     BREAK_SERVICE=${3:-0} BUNDLE_WORK="$TW/bundle-work" "$HERE/bundle.sh" "$TW/disk.img" >/dev/null
 }
+log "card decompressed"
 mk_bundle "$V_GOOD" office
+log "bundle $V_GOOD made"
 mk_bundle "$V_BROKEN" office 1
+log "bundle $V_BROKEN (broken) made"
 # Another key's bundle: the good one re-signed (no second squashfs). The new signature is
 # checked against the new signer's certificate (--signing-keyring); the input and the output
 # must be different files.
 rauc resign --cert="$TW/keys/other.cert.pem" --key="$TW/keys/other.key.pem" \
   --keyring="$TW/keys/office.cert.pem" --signing-keyring="$TW/keys/other.cert.pem" \
-  "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" "$TW/www/foreign.raucb" >"$TW/resign.log" 2>&1 \
+  "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" "$TW/stick/foreign.raucb" >"$TW/resign.log" 2>&1 \
   || { cat "$TW/resign.log" >&2; die "rauc resign failed"; }
-mv "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" "$TW/www/good.raucb"
-mv "$TW/bundles/cccd-kiosk-$V_BROKEN-broken.raucb" "$TW/www/broken.raucb"
-cp "$TW/www/good.raucb" "$TW/www/tampered.raucb"
-"$PY" - "$TW/www/tampered.raucb" <<'PY'
+mv "$TW/bundles/cccd-kiosk-$V_GOOD.raucb" "$TW/bundles/cccd-kiosk-$V_BROKEN-broken.raucb" "$TW/releases/"
+GOOD=$TW/releases/cccd-kiosk-$V_GOOD.raucb
+cp "$GOOD" "$TW/stick/tampered.raucb"
+"$PY" - "$TW/stick/tampered.raucb" <<'PY'
 import os, sys
 with open(sys.argv[1], "r+b") as fh:   # one byte in the middle of the squashfs payload
     fh.seek(os.path.getsize(sys.argv[1]) // 2)
@@ -94,39 +99,68 @@ with open(sys.argv[1], "r+b") as fh:   # one byte in the middle of the squashfs 
     fh.seek(-1, 1)
     fh.write(bytes([b[0] ^ 0xFF]))
 PY
-rauc info --keyring="$TW/keys/office.cert.pem" "$TW/www/tampered.raucb" >/dev/null 2>&1 \
+rauc info --keyring="$TW/keys/office.cert.pem" "$TW/stick/tampered.raucb" >/dev/null 2>&1 \
   && die "the tampered bundle still verifies on the build machine"
-log "bundle size: $(du -m "$TW/www/good.raucb" | cut -f1) MB; bundles made in $(( $(date +%s) - T0 )) s"
-# The technician's USB stick (a second disk, ext4 labelled USBSTICK): the refused bundles and
-# the good one for the install the power cut stops.
-mv "$TW/www/foreign.raucb" "$TW/www/tampered.raucb" "$TW/stick/"
-ln "$TW/www/good.raucb" "$TW/stick/good.raucb"
+log "bundle size: $(du -m "$GOOD" | cut -f1) MB; bundles made in $(( $(date +%s) - T0 )) s"
+
+# The office publishes both releases for the hub (one stage: all kiosks), as docs/updates.md
+# says; another office's manifest (its own key and bundle) goes on the stick.
+for b in "$GOOD" "$TW/releases/cccd-kiosk-$V_BROKEN-broken.raucb"; do
+  "$APP" update-manifest "$b" --key "$TW/keys/office.key.pem" --keyring "$TW/keys/office.cert.pem" \
+    --url "$(basename "$b")" --channel stable --stages 100 --out-dir "$TW/releases" --json >/dev/null
+done
+"$APP" update-manifest "$TW/stick/foreign.raucb" --key "$TW/keys/other.key.pem" \
+  --keyring "$TW/keys/other.cert.pem" --url foreign.raucb --channel stable --default-pct 100 \
+  --out "$TW/stick/foreign-manifest.json" --json >/dev/null
+# The technician's USB stick (a second disk, ext4 labelled USBSTICK): the refused bundles, the
+# foreign manifest, and the good bundle for the install the power cut stops.
+ln "$GOOD" "$TW/stick/good.raucb"
 mkfs.ext4 -q -F -L USBSTICK -m 0 -O ^has_journal -N 64 -d "$TW/stick" "$TW/stick.img" \
   "$(( $(du -sm "$TW/stick" | cut -f1) + 64 ))M"
 rm -rf "$TW/stick"
 
-# The hub's manifests (signed by the office key; one by another key), each with its own share.
-"$PY" - "$TW/www" "$TW/keys" "$V_GOOD" "$V_BROKEN" "$V_FOREIGN" <<'PY'
-import sys
-from pathlib import Path
-from appliance.update.manifest import Manifest
-from appliance.update.publish import file_digest, load_private_key, sign_manifest
-
-www, keys = Path(sys.argv[1]), Path(sys.argv[2])
-good, broken, foreign = sys.argv[3:6]
-office = load_private_key(keys / "office.key.pem")
-other = load_private_key(keys / "other.key.pem")
-def publish(name, version, bundle, key):
-    sha, size = file_digest(www / bundle)
-    m = Manifest(version, "cccd-kiosk-arm64", "stable", bundle, sha, size, 100, {})
-    (www / f"{name}.json").write_bytes(sign_manifest(m, key))
-publish("good", good, "good.raucb", office)
-publish("broken", broken, "broken.raucb", office)
-publish("foreignmanifest", foreign, "good.raucb", other)     # the manifest itself by another key
-PY
+# The office hub (appliance hub serve, SQLite) serving the releases folder; a technician
+# stages each release on its /updates page before the boot that polls for it.
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$PY" -m http.server --bind 127.0.0.1 --directory "$TW/www" "$PORT" >"$TW/http.log" 2>&1 &
+HUBURL=http://127.0.0.1:$PORT
+cat > "$TW/hub/hub.toml" <<EOF
+[hub]
+database_url = "sqlite:///$TW/hub/hub.db"
+host = "127.0.0.1"
+port = $PORT
+secure_cookies = false   # plain HTTP on loopback (the guest reaches it as 10.0.2.2)
+update_keyring = "$TW/keys/office.cert.pem"
+releases_dir = "$TW/releases"
+EOF
+"$PY" -c 'import secrets; print(secrets.token_urlsafe(16))' > "$TW/hub/tech-password"
+"$APP" hub migrate --config "$TW/hub/hub.toml" --json >/dev/null
+"$APP" hub officer add tech --role technician --password-file "$TW/hub/tech-password" \
+  --config "$TW/hub/hub.toml" --json >/dev/null
+"$APP" hub serve --config "$TW/hub/hub.toml" >"$TW/hub/serve.log" 2>&1 &
 HPID=$!
+for _ in $(seq 100); do
+  curl -fs "$HUBURL/healthz" >/dev/null 2>&1 && break
+  kill -0 "$HPID" 2>/dev/null || { cat "$TW/hub/serve.log" >&2; die "the hub did not start"; }
+  sleep 0.2
+done
+stage() { # stage VERSION: the technician rolls VERSION out to 100 % on the hub's /updates page
+  "$PY" - "$HUBURL" "$TW/hub/tech-password" "$1" <<'PY' || die "staging $1 on the hub failed"
+import http.cookiejar, json, re, sys, urllib.parse, urllib.request
+
+hub, password_file, version = sys.argv[1:4]
+web = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+def csrf(path):
+    return re.search(r'name="csrf" value="([^"]+)"', web.open(hub + path).read().decode()).group(1)
+def post(path, **fields):
+    web.open(hub + path, urllib.parse.urlencode(fields).encode())
+post("/login", username="tech", password=open(password_file).read().strip(), csrf=csrf("/login"))
+post("/updates/stage", csrf=csrf("/updates"), channel="stable", version=version, stage="100")
+served = json.loads(web.open(hub + "/update/stable/manifest.json").read())
+if json.loads(served["payload"])["version"] != version:
+    sys.exit(f"the hub does not serve {version}")
+PY
+  log "hub: $1 staged to 100 % by the technician"
+}
 
 # --- the card: provisioned like a site's, plus the test hooks -------------------------------
 DISK=$TW/disk.img
@@ -134,7 +168,7 @@ part_off() { sfdisk -J "$DISK" | "$PY" -c "import json,sys; print(json.load(sys.
 FAT="$DISK@@$(part_off 0)"
 DATA_OFF=$(part_off 3)
 DATA="$DISK?offset=$DATA_OFF"
-"$PY" - "$TW/boot" <<'PY'
+"$PY" - "$TW/boot" "$PORT" <<'PY'
 import sys
 from pathlib import Path
 from cryptography.hazmat.primitives import serialization
@@ -162,7 +196,8 @@ admin_password = "update-test-admin-password"
 
 [appliance.update]
 confirm_within_s = 60.0
-''')
+manifest_url = "http://10.0.2.2:@PORT@/update/stable/manifest.json"
+'''.replace("@PORT@", sys.argv[2]))
 PY
 cp "$TW/keys/office.cert.pem" "$TW/boot/update-keyring.pem"
 mcopy -o -i "$FAT" "$TW/boot/provision.toml" "$TW/boot/office_x25519.pub" \
@@ -187,7 +222,6 @@ cat > "$TW/update-test-step" <<EOF
 #!/bin/sh
 exec >/dev/ttyAMA0 2>&1
 A=/opt/appliance/venv/bin/appliance
-URL=http://10.0.2.2:$PORT
 STICK=/run/update-test-stick
 say() { echo "UPDATE-TEST: \$*"; }
 t() { echo "UPDATE-TEST-T: \$(cut -d' ' -f1 /proc/uptime) \$*"; }
@@ -205,8 +239,9 @@ written() { # sectors written to slot B's partition since boot
 }
 for step in \$(sed -n "s/^\$n //p" /etc/appliance/update-test-plan); do
   case "\$step" in
-    poll-*) name=\${step#poll-}
-      say "poll \$name \$(APPLIANCE_UPDATE_MANIFEST_URL=\$URL/\$name.json \$A update --poll --no-reboot --json 2>/dev/null | tr -d '\n')" ;;
+    poll) say "poll hub \$(\$A update --poll --no-reboot --json 2>/dev/null | tr -d '\n')" ;;
+    pollfile-*) name=\${step#pollfile-}   # a manifest on the stick instead of the hub's
+      say "poll \$name \$(APPLIANCE_UPDATE_MANIFEST_URL=file://\$STICK/\$name.json \$A update --poll --no-reboot --json 2>/dev/null | tr -d '\n')" ;;
     stick) mkdir -p \$STICK && mount -o ro /dev/disk/by-label/USBSTICK \$STICK && say "stick mounted" ;;
     usb-*) name=\${step#usb-}
       say "usb \$name \$(\$A update --from \$STICK/\$name.raucb --no-reboot --json 2>/dev/null | tr -d '\n')" ;;
@@ -235,9 +270,9 @@ debugfs -w -R "write $TW/update-test-step /appliance/etc/update-test-step" "$DAT
 debugfs -w -R "set_inode_field /appliance/etc/update-test-step mode 0100755" "$DATA" >/dev/null 2>&1
 # What each boot does (the boots below check what it did).
 cat > "$TW/plan" <<EOF
-1 poll-foreignmanifest stick usb-foreign usb-tampered cut-good
-2 health poll-broken reboot
-4 poll-good reboot
+1 stick pollfile-foreign-manifest usb-foreign usb-tampered cut-good
+2 health poll reboot
+4 poll reboot
 5 health reboot
 6 poweroff
 EOF
@@ -308,6 +343,12 @@ data_checks() { # the data partition checks clean and the store's database is in
   rm -f "$TW/data.ext4" "$TW/appliance.db"
 }
 
+if [ "${HOST_ONLY:-0}" = 1 ]; then   # development: the host's side only (any card), no QEMU
+  stage "$V_BROKEN"
+  log "HOST_ONLY: stopping before the first boot"
+  exit 0
+fi
+
 # boot 1: A; refusals; the good release from the stick, power cut while RAUC writes slot B
 boot first-A
 while :; do   # poll the console for the moment RAUC writes slot B (then cut at once)
@@ -325,7 +366,7 @@ expect_slot A
 # booted into the step unit, the console does not show firstboot's line: read its outcome instead
 debugfs -R "cat /appliance/state/provision-status.json" "$DATA" 2>/dev/null | grep -q '"ok": *true' \
   || die "boot 1: provisioning did not finish (no ok provision-status.json on the data partition)"
-refused poll foreignmanifest foreign_key
+refused poll foreign-manifest foreign_key
 refused usb foreign foreign_key
 refused usb tampered tampered
 MARKER=$(line marker)
@@ -335,6 +376,7 @@ MARKER=$(line marker)
 pass "power cut (QEMU killed) while RAUC was writing slot B; grubenv: $(grubenv | tr '\n' ' ')"
 
 # boot 2: A still boots, healthy, the marker there; the broken release from the hub into B
+stage "$V_BROKEN"
 boot after-cut-A
 wait_end
 expect_slot A
@@ -344,11 +386,11 @@ line healthz | jq_py "all(v['state'] == 'ok' for v in d['devices'].values()) and
   || die "boot 2: the marker written before the power cut is gone"
 data_checks
 pass "slot A boots after the power cut, healthy; data partition checks clean, marker and database intact"
-[ "$(line 'poll broken' | jq_py "d.get('action')")" = installed ] \
-  || die "boot 2: broken release not installed: $(line 'poll broken')"
+[ "$(line 'poll hub' | jq_py "d.get('action')")" = installed ] \
+  || die "boot 2: broken release not installed: $(line 'poll hub')"
 [ "$(genv ORDER)" = "B A" ] && [ "$(genv B_OK)" = 1 ] && [ "$(genv B_TRY)" = 0 ] \
   || die "boot 2: grubenv after install: $(grubenv | tr '\n' ' ')"
-pass "release $V_BROKEN downloaded from the test hub and installed into slot B; B is next"
+pass "release $V_BROKEN downloaded from the hub and installed into slot B; B is next"
 
 # boot 3: B on trial, its service cannot start -> marked bad, reboot (by the confirm service)
 boot trial-broken-B
@@ -359,6 +401,7 @@ grep -aq '"action": "marked_bad"' "$CONSOLE.txt" || { tail -40 "$CONSOLE.txt" >&
 pass "trial boot of $V_BROKEN unhealthy within confirm_within_s: marked bad, rebooted"
 
 # boot 4: back on A, the failure reported; then the good release from the hub into B
+stage "$V_GOOD"
 boot rollback-A
 wait_end
 expect_slot A
@@ -366,8 +409,8 @@ st=$(line status)
 [ "$(echo "$st" | jq_py "d['last']['result'] + ' ' + d['last']['version']")" = "rolled_back $V_BROKEN" ] \
   || die "boot 4: the rollback is not reported: $st"
 pass "back on slot A; --status reports $V_BROKEN rolled_back"
-[ "$(line 'poll good' | jq_py "d.get('action')")" = installed ] || die "boot 4: $(line 'poll good')"
-pass "release $V_GOOD downloaded from the test hub and installed into slot B"
+[ "$(line 'poll hub' | jq_py "d.get('action')")" = installed ] || die "boot 4: $(line 'poll hub')"
+pass "release $V_GOOD downloaded from the hub and installed into slot B"
 
 # boot 5: B on trial, healthy -> marked good; a plain reboot
 boot trial-good-B
