@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A/B system update test under QEMU (`make update-test`, after `make image`): the built image on
 # -M virt with UEFI (AAVMF) and GRUB, bundles made by bundle.sh from the image itself and served
-# by a small HTTP server as the hub would (signed manifests), the kiosk driven through
+# by the office hub (`appliance hub serve`, signed manifests, staged on /updates), the kiosk driven through
 # `appliance update --poll` exactly as its timer does, and a second disk standing in for a
 # technician's USB stick (`appliance update --from`). Every guest reboot ends QEMU (-no-reboot);
 # the test then reads the card (grubenv, state.json) and starts the next boot.
